@@ -1,0 +1,18 @@
+"""The one executor shared by session hooks, flow hooks, runbooks and dry-runs."""
+
+from hookrunner.execution.environment import hook_environment
+from hookrunner.execution.executor import EX_TEMPFAIL, Outcome, RunSpec, execute
+from hookrunner.execution.limits import Limits
+from hookrunner.execution.result import RETRYABLE, RunResult, RunStatus
+
+__all__ = [
+    "EX_TEMPFAIL",
+    "RETRYABLE",
+    "Limits",
+    "Outcome",
+    "RunResult",
+    "RunSpec",
+    "RunStatus",
+    "execute",
+    "hook_environment",
+]

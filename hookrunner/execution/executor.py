@@ -1,0 +1,221 @@
+"""The one executor: every hook, of every family, runs through :func:`execute`.
+
+A hook runs in its own session and process group with an allowlisted environment and
+rlimits. Its output is drained as it arrives into bounded buffers. When it times out, or
+once it has exited, everything it left behind is killed: its process group, and any
+process that still carries this execution's marker in its environment (a double-forked
+daemon that called ``setsid`` leaves the group but keeps the marker). A descendant
+holding our pipes can therefore never hang the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from hookrunner.execution.capture import HeadTail
+from hookrunner.execution.limits import Limits
+
+EXEC_MARKER_ENV = "HOOKRUNNER_EXEC_ID"
+EX_TEMPFAIL = 75
+# After the hook exits and its leftovers are killed, how long the pipes may take to close.
+PIPE_CLOSE_WAIT = 2.0
+MAX_KILL_ROUNDS = 20
+
+Status = Literal["succeeded", "failed", "tempfail", "timed_out"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to start one hook process."""
+
+    argv: list[str]
+    cwd: Path
+    env: Mapping[str, str]
+    timeout: float
+    kill_grace: float
+    max_output_bytes: int
+    limits: Limits
+    user: str = ""
+    # Private files: env var name -> content; the var holds the file's path.
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    # Env var names (from ``files``) whose file is read back after the run.
+    collect: tuple[str, ...] = ()
+
+
+class Outcome(NamedTuple):
+    status: Status
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    truncated: bool
+    started_at: float
+    duration_s: float
+    collected: dict[str, bytes]
+
+
+class _HookProtocol(asyncio.SubprocessProtocol):
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self.output = {1: HeadTail(limit), 2: HeadTail(limit)}
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.pipes_closed: asyncio.Future[None] = loop.create_future()
+        self._open = {1, 2}
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.output[fd].feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open.discard(fd)
+        if not self._open and not self.pipes_closed.done():
+            self.pipes_closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+def _marked_pids(marker: bytes) -> list[int]:
+    own = os.getpid()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            environ = Path(entry.path, "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _signal_all(pgid: int, marker: bytes, sig: int) -> int:
+    """Signal the group and every marked process; return how many were found."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+    pids = _marked_pids(marker)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+    return len(pids)
+
+
+def _kill_everything(pgid: int, marker: bytes) -> None:
+    """SIGKILL until nothing marked is left (a fork bomb may still be forking)."""
+    for _ in range(MAX_KILL_ROUNDS):
+        if not _signal_all(pgid, marker, signal.SIGKILL):
+            return
+        time.sleep(0.01)
+
+
+def _write_private_files(
+    directory: Path, files: Mapping[str, bytes], uid: int | None
+) -> dict[str, str]:
+    paths = {}
+    for name, content in files.items():
+        path = directory / name.lower()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        if uid is not None:
+            os.chown(path, uid, -1)
+        paths[name] = str(path)
+    return paths
+
+
+def _classify(exit_code: int | None, timed_out: bool) -> Status:
+    if timed_out:
+        return "timed_out"
+    if exit_code == 0:
+        return "succeeded"
+    if exit_code == EX_TEMPFAIL:
+        return "tempfail"
+    return "failed"
+
+
+async def execute(spec: RunSpec) -> Outcome:
+    """Run one hook to completion; never raises for anything the hook does."""
+    loop = asyncio.get_running_loop()
+    started_at = time.time()
+    clock = time.monotonic()
+    marker_value = uuid.uuid4().hex
+    marker = f"{EXEC_MARKER_ENV}={marker_value}".encode()
+    account = pwd.getpwnam(spec.user) if spec.user else None
+    uid = account.pw_uid if account else None
+
+    with tempfile.TemporaryDirectory(prefix="hookrunner-") as private_dir:
+        private = Path(private_dir)
+        if uid is not None:
+            os.chown(private, uid, -1)
+        env = dict(spec.env)
+        env.update(_write_private_files(private, spec.files, uid))
+        env[EXEC_MARKER_ENV] = marker_value
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _HookProtocol(loop, spec.max_output_bytes),
+                *spec.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=spec.cwd,
+                env=env,
+                start_new_session=True,
+                preexec_fn=spec.limits.preexec(),
+                user=uid,
+                group=account.pw_gid if account else None,
+                extra_groups=[] if account else None,
+            )
+        except (OSError, ValueError) as exc:
+            return Outcome(
+                "failed", None, "", f"hookrunner: cannot start {spec.argv[0]}: {exc}",
+                False, started_at, time.monotonic() - clock, {},
+            )  # fmt: skip
+
+        pgid = transport.get_pid()
+        timed_out = False
+        finished = False
+        try:
+            try:
+                await asyncio.wait_for(asyncio.shield(protocol.exited), spec.timeout)
+            except TimeoutError:
+                timed_out = True
+                await asyncio.to_thread(_signal_all, pgid, marker, signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(protocol.exited), spec.kill_grace)
+            await asyncio.to_thread(_kill_everything, pgid, marker)
+            await protocol.exited
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), PIPE_CLOSE_WAIT)
+            exit_code = transport.get_returncode()
+            finished = True
+        finally:
+            if not finished:  # cancelled (shutdown): leave nothing running behind us
+                _kill_everything(pgid, marker)
+            transport.close()
+
+        collected = {}
+        for name in spec.collect:
+            with contextlib.suppress(OSError):
+                collected[name] = Path(env[name]).read_bytes()
+
+    stdout, stderr = protocol.output[1], protocol.output[2]
+    return Outcome(
+        status=_classify(exit_code, timed_out),
+        exit_code=exit_code,
+        stdout=stdout.text(),
+        stderr=stderr.text(),
+        truncated=stdout.truncated or stderr.truncated,
+        started_at=started_at,
+        duration_s=round(time.monotonic() - clock, 6),
+        collected=collected,
+    )

@@ -1,0 +1,193 @@
+"""The hoop ``RunbookHookRequest`` payload, its ids, the env-size cap and the Svix mapping.
+
+Intake stores a :class:`SessionEvent` (what happened); the payload a hook sees is built
+at run time, because ``input_file`` is the source of the hook at the pinned commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+SessionKind = Literal["session-open", "session-close"]
+SESSION_KINDS: tuple[SessionKind, ...] = ("session-open", "session-close")
+
+PAYLOAD_ENV = "HOOP_RUNBOOK_HOOK_PAYLOAD"
+PAYLOAD_FILE_ENV = "HOOP_RUNBOOK_HOOK_PAYLOAD_FILE"
+# Linux refuses one argv/env string longer than MAX_ARG_STRLEN (32 pages), NUL included.
+MAX_ENV_STRING = 128 * 1024
+PAYLOAD_CAP = MAX_ENV_STRING - len(PAYLOAD_ENV) - len("=") - 1
+REDACTED = "[redacted]"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SessionOpen(_Strict):
+    verb: StrictStr = "connect"
+    connection_name: StrictStr
+    connection_type: StrictStr = ""
+    connection_subtype: StrictStr = ""
+    connection_envs: dict[StrictStr, StrictStr] = {}
+    connection_reviewers: list[StrictStr] = []
+    input: StrictStr = ""
+    user_email: StrictStr = ""
+
+
+class SessionClose(_Strict):
+    exit_code: StrictInt
+    output: StrictStr | None = None
+
+
+class SessionEvent(_Strict):
+    """What the journal keeps for a session event: enough to build the payload again."""
+
+    kind: SessionKind
+    sid: StrictStr = Field(min_length=1, max_length=256)
+    open: SessionOpen | None = None
+    close: SessionClose | None = None
+
+
+def event_id(kind: SessionKind, sid: str) -> str:
+    """hoop's id: ``uuid5(NAMESPACE_URL, '<kind>/<sid>')``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{sid}"))
+
+
+class PayloadError(ValueError):
+    """The body is not a valid session event; the message says which field."""
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    return f"{where}: {error['msg']}"
+
+
+def parse_session_event(kind: SessionKind, body: Any) -> SessionEvent:
+    """Accept ``{"sid", ...fields}`` or a full hoop payload for ``kind``."""
+    if not isinstance(body, dict):
+        raise PayloadError("body: must be a JSON object")
+    full_key = "event_session_open" if kind == "session-open" else "event_session_close"
+    if full_key in body:
+        fields = body.get(full_key)
+        sid = body.get("sid")
+    else:
+        fields = {k: v for k, v in body.items() if k != "sid"}
+        sid = body.get("sid")
+    if not isinstance(fields, dict):
+        raise PayloadError(f"{full_key}: must be a JSON object")
+    section = "open" if kind == "session-open" else "close"
+    try:
+        return SessionEvent.model_validate({"kind": kind, "sid": sid, section: fields})
+    except ValidationError as exc:
+        raise PayloadError(_first_error(exc)) from None
+
+
+def build_payload(
+    event: SessionEvent, command: list[str], input_file: str, pass_connection_envs: bool
+) -> dict[str, Any]:
+    """The exact ``RunbookHookRequest`` dict hoop would hand the hook."""
+    session_open: dict[str, Any] | None = None
+    if event.open is not None:
+        session_open = event.open.model_dump()
+        if not pass_connection_envs:
+            session_open["connection_envs"] = dict.fromkeys(event.open.connection_envs, REDACTED)
+    return {
+        "id": event_id(event.kind, event.sid),
+        "sid": event.sid,
+        "command": command,
+        "input_file": input_file,
+        "event_session_open": session_open,
+        "event_session_close": event.close.model_dump() if event.close is not None else None,
+    }
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _size(payload: dict[str, Any]) -> int:
+    return len(_dumps(payload).encode())
+
+
+def encode_for_env(payload: dict[str, Any], cap: int = PAYLOAD_CAP) -> tuple[str, bool]:
+    """The env var's value, shortened to ``cap`` bytes if needed, and whether it was."""
+    if _size(payload) <= cap:
+        return _dumps(payload), False
+    short = json.loads(_dumps(payload))
+    short["truncated"] = True
+    opened = short["event_session_open"]
+    long_fields: list[tuple[dict[str, Any], str]] = [(short, "input_file")]
+    if opened is not None:
+        long_fields.append((opened, "input"))
+    for holder, key in long_fields:
+        holder[key] = ""
+    budget = cap - _size(short)
+    if budget < 0:
+        raise PayloadError("payload: too large even without input and input_file")
+    # Share the room fairly, then shrink until JSON escaping fits too.
+    for index, (holder, key) in enumerate(long_fields):
+        original = payload[key] if holder is short else payload["event_session_open"][key]
+        room = budget // (len(long_fields) - index)
+        text = original[:room]
+        while len(json.dumps(text, ensure_ascii=False).encode()) - 2 > room:
+            text = text[: max(0, len(text) - max(1, len(text) // 20))]
+        holder[key] = text
+        budget -= len(json.dumps(text, ensure_ascii=False).encode()) - 2
+    return _dumps(short), True
+
+
+def full_json(payload: dict[str, Any]) -> bytes:
+    return _dumps(payload).encode()
+
+
+class SvixError(ValueError):
+    """A hoop webhook body that cannot become a session event."""
+
+
+_SVIX_KINDS: dict[str, SessionKind] = {
+    "session.open": "session-open",
+    "session.close": "session-close",
+}
+
+
+def session_event_from_hoop_webhook(body: Any) -> SessionEvent:
+    """Map hoop's ``session.open`` / ``session.close`` webhook onto a session event."""
+    if not isinstance(body, dict):
+        raise SvixError("body: must be a JSON object")
+    data = body.get("data", body) if isinstance(body.get("data"), dict) else body
+    event_type = data.get("event_type", body.get("type"))
+    kind = _SVIX_KINDS.get(event_type) if isinstance(event_type, str) else None
+    if kind is None:
+        raise SvixError(f"event_type: unsupported {event_type!r}")
+    sid = data.get("id")
+    if kind == "session-close":
+        fields: dict[str, Any] = {"exit_code": data.get("exit_code", -100)}
+        if isinstance(fields["exit_code"], float) and fields["exit_code"].is_integer():
+            fields["exit_code"] = int(fields["exit_code"])
+        if data.get("exit_err") is not None:
+            fields["output"] = data["exit_err"]
+        return parse_session_event(kind, {"sid": sid, **fields})
+    raw_input = data.get("input") or ""
+    try:
+        decoded = base64.b64decode(raw_input, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError, TypeError):
+        raise SvixError("input: not valid base64") from None
+    envs = data.get("connection_envs") or []
+    if not isinstance(envs, list) or not all(isinstance(k, str) for k in envs):
+        raise SvixError("connection_envs: must be a list of names")
+    fields = {
+        "verb": data.get("verb", "connect"),
+        "connection_name": data.get("connection"),
+        "connection_type": data.get("connection_type", ""),
+        "connection_envs": dict.fromkeys(envs, REDACTED),
+        "input": decoded,
+        "user_email": data.get("user_email", ""),
+    }
+    return parse_session_event(kind, {"sid": sid, **fields})

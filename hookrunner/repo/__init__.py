@@ -1,0 +1,17 @@
+"""Git sync: a bare clone, read-only snapshots, and the hook index with its TTL."""
+
+from hookrunner.repo.gitcli import GitError
+from hookrunner.repo.index import SESSION_HOOK_FILES, HookIndex, build_index, is_valid_slug
+from hookrunner.repo.repository import Repository, SyncReport
+from hookrunner.repo.snapshots import Snapshot
+
+__all__ = [
+    "SESSION_HOOK_FILES",
+    "GitError",
+    "HookIndex",
+    "Repository",
+    "Snapshot",
+    "SyncReport",
+    "build_index",
+    "is_valid_slug",
+]

@@ -1,0 +1,162 @@
+"""The runbooks repository as events see it: a trusted hook index, refreshed without blocking.
+
+* The index of the current snapshot is trusted for ``repo.ttl`` (a ``TTLCache``); while
+  it is valid, looking up a hook costs no git call at all.
+* When it has expired, one refresh runs in a background thread and every caller shares
+  it (single flight), each waiting at most ``repo.refresh_wait`` before using the last
+  good snapshot.
+* A failed refresh keeps the last good snapshot and backs off exponentially.
+* Forced refreshes (push webhook, ``sync``) coalesce: one running, at most one queued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import structlog
+from cachetools import TTLCache
+
+from hookrunner import metrics
+from hookrunner.config import RepoSettings
+from hookrunner.logs import redact_url
+from hookrunner.repo.gitcli import GitError
+from hookrunner.repo.index import HookIndex, build_index
+from hookrunner.repo.sync import Syncer
+
+log = structlog.get_logger("hookrunner.repo")
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 300.0
+
+
+class SyncReport(NamedTuple):
+    ok: bool
+    commit: str | None
+    error: str | None
+    at: float
+    duration_s: float
+
+
+class Repository:
+    def __init__(self, settings: RepoSettings, state_dir: Path) -> None:
+        self.settings = settings
+        self.syncer = Syncer(settings, state_dir / "repo")
+        self.store = self.syncer.store
+        self.store.discard_scratch()
+        self.last_sync: SyncReport | None = None
+        self._cache: TTLCache[str, HookIndex] = TTLCache(maxsize=1, ttl=settings.ttl)
+        self._lock = threading.Lock()
+        self._running: threading.Event | None = None
+        self._queued: threading.Event | None = None
+        self._failures = 0
+        self._retry_after = 0.0
+        self._last_good: HookIndex | None = None
+        self._confirmed_at = time.time()
+        metrics.SNAPSHOT_AGE.set_function(lambda: time.time() - self._confirmed_at)
+
+    @property
+    def git_invocations(self) -> int:
+        return self.syncer.git.invocations
+
+    def last_good(self) -> HookIndex | None:
+        """The index of the published snapshot, restored from disk after a restart."""
+        with self._lock:
+            if self._last_good is None:
+                snapshot = self.store.current()
+                self._last_good = build_index(snapshot) if snapshot else None
+            return self._last_good
+
+    def index(self) -> HookIndex | None:
+        """The hook index to run an event on, waiting at most ``refresh_wait`` for git."""
+        with self._lock:
+            fresh = self._cache.get("index")
+        if fresh is not None:
+            return fresh
+        done = self._start(forced=False)
+        if done is not None:
+            done.wait(self.settings.refresh_wait)
+        return self.last_good()
+
+    def refresh(self, wait: float | None = None) -> SyncReport | None:
+        """Force a refresh (coalesced) and wait for it; ``None`` if ``wait`` ran out."""
+        done = self._start(forced=True)
+        if done is None or not done.wait(wait):
+            return None
+        return self.last_sync
+
+    def request_refresh(self) -> None:
+        """Force a refresh without waiting for it (a push webhook)."""
+        self._start(forced=True)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[HookIndex | None]:
+        """The index to use, with its snapshot kept on disk until the block ends."""
+        for _ in range(3):
+            index = self.index()
+            if index is None:
+                break
+            with self.store.pinned(index.snapshot):
+                if index.snapshot.path.is_dir():
+                    yield index
+                    return
+        yield None
+
+    def _start(self, forced: bool) -> threading.Event | None:
+        """Join the running refresh, queue one more, or start one; ``None`` while backing off."""
+        with self._lock:
+            if self._running is not None:
+                if not forced:
+                    return self._running
+                if self._queued is None:
+                    self._queued = threading.Event()
+                return self._queued
+            if not forced and time.monotonic() < self._retry_after:
+                return None
+            self._running = done = threading.Event()
+        threading.Thread(target=self._refresh_loop, name="git-refresh", daemon=True).start()
+        return done
+
+    def _refresh_loop(self) -> None:
+        while True:
+            self._refresh_once()
+            with self._lock:
+                finished, self._running, self._queued = self._running, self._queued, None
+                again = self._running is not None
+            if finished is not None:
+                finished.set()
+            if not again:
+                return
+
+    def _refresh_once(self) -> None:
+        started = time.monotonic()
+        try:
+            snapshot = self.syncer.sync()
+            index = build_index(snapshot)
+        except (GitError, OSError) as exc:
+            error = redact_url(str(exc))
+            with self._lock:
+                self._failures += 1
+                delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._failures - 1))
+                self._retry_after = time.monotonic() + delay
+            self._report(SyncReport(False, None, error, time.time(), time.monotonic() - started))
+            log.error("git_sync", result="error", error=error, retry_in_s=delay)
+            return
+        with self._lock:
+            self._failures = 0
+            self._retry_after = 0.0
+            self._cache["index"] = index
+            self._last_good = index
+            self._confirmed_at = time.time()
+        self._report(
+            SyncReport(True, snapshot.commit, None, time.time(), time.monotonic() - started)
+        )
+        log.info("git_sync", result="ok", commit=snapshot.commit)
+
+    def _report(self, report: SyncReport) -> None:
+        self.last_sync = report
+        metrics.GIT_SYNCS.labels(result="ok" if report.ok else "error").inc()
+        metrics.GIT_SYNC_DURATION.observe(report.duration_s)
