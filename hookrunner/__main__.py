@@ -1,0 +1,3 @@
+from hookrunner.cli import main
+
+main()
