@@ -18,14 +18,17 @@ import click
 from hookrunner import __version__
 from hookrunner.config import ConfigError, Settings, load_settings
 from hookrunner.execution import RunResult
+from hookrunner.journal.records import RUN_STATES
 from hookrunner.logs import configure_logging
 from hookrunner.payloads import (
     SESSION_KINDS,
     PayloadError,
+    SessionEvent,
     SessionKind,
     event_id,
     parse_session_event,
 )
+from hookrunner.server.auth import SCOPES
 from hookrunner.session_hooks import run_session_hook
 
 EXIT_OK, EXIT_HOOK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -108,11 +111,45 @@ def dry_run() -> None:
     """Run a hook locally exactly as the daemon would, without a journal."""
 
 
+def session_options(kind: SessionKind) -> Callable[[F], F]:
+    """The flags that describe a session event, shared by ``dry-run`` and ``send``."""
+
+    def apply(function: F) -> F:
+        function = click.option("--payload", help="JSON event FILE, or - for stdin.")(function)
+        function = click.option("--sid", default="dry-run", show_default=True)(function)
+        if kind == "session-open":
+            function = click.option(
+                "--user-email", default="dry-run@example.com", show_default=True
+            )(function)
+            function = click.option("--connection", default="dry-run", show_default=True)(function)
+            function = click.option(
+                "--verb", type=click.Choice(["connect", "exec"]), default="exec", show_default=True
+            )(function)
+            function = click.option("--input", default="", help="The session's input text.")(
+                function
+            )
+        else:
+            function = click.option("--exit-code", type=int, default=0, show_default=True)(function)
+        return function
+
+    return apply
+
+
+def session_event_from_options(
+    kind: SessionKind, payload: str | None, options: dict[str, Any]
+) -> SessionEvent:
+    try:
+        return parse_session_event(kind, _session_body(kind, payload, options))
+    except PayloadError as exc:
+        fail(f"event: {exc}")
+        raise AssertionError from exc
+
+
 def _session_dry_run(kind: SessionKind) -> click.Command:
+    @click.command(kind, help=f"Run {kind}.runbook.py with a {kind} event.")
     @click.option("--repo", default=".", show_default=True, help="Runbooks DIR or git URL.")
-    @click.option("--payload", help="JSON event FILE, or - for stdin.")
-    @click.option("--sid", default="dry-run", show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
+    @session_options(kind)
     @config_option
     def command(
         repo: str, payload: str | None, as_json: bool, config_file: str | None, **options: Any
@@ -121,10 +158,7 @@ def _session_dry_run(kind: SessionKind) -> click.Command:
 
         settings = settings_from(config_file, only=("executor", "repo"))
         configure_logging("console", "warning")
-        try:
-            event = parse_session_event(kind, _session_body(kind, payload, options))
-        except PayloadError as exc:
-            fail(f"event: {exc}")
+        event = session_event_from_options(kind, payload, options)
         try:
             with open_source(repo, settings) as index:
                 result = asyncio.run(
@@ -144,18 +178,7 @@ def _session_dry_run(kind: SessionKind) -> click.Command:
         print_result(result, as_json)
         sys.exit(exit_code_for(result))
 
-    if kind == "session-open":
-        command = click.option("--user-email", default="dry-run@example.com", show_default=True)(
-            command
-        )
-        command = click.option("--connection", default="dry-run", show_default=True)(command)
-        command = click.option(
-            "--verb", type=click.Choice(["connect", "exec"]), default="exec", show_default=True
-        )(command)
-        command = click.option("--input", default="", help="The session's input text.")(command)
-    else:
-        command = click.option("--exit-code", type=int, default=0, show_default=True)(command)
-    return click.command(kind, help=f"Run {kind}.runbook.py with a {kind} event.")(command)
+    return command
 
 
 for _kind in SESSION_KINDS:
@@ -177,3 +200,159 @@ def validate(directory: str, config_file: str | None) -> None:
     errors = sum(1 for p in problems if p.severity == "error")
     click.echo(f"{errors} error(s), {len(problems) - errors} warning(s)", err=True)
     sys.exit(EXIT_USAGE if errors else EXIT_OK)
+
+
+@main.command()
+@config_option
+def serve(config_file: str | None) -> None:
+    """Run the daemon (systemd: Type=notify)."""
+    from hookrunner.daemon import StartupError
+    from hookrunner.daemon import serve as run_daemon
+
+    try:
+        sys.exit(run_daemon(config_file))
+    except StartupError as exc:
+        fail(str(exc))
+
+
+def client_options(function: F) -> F:
+    function = click.option(
+        "--token-file", type=click.Path(dir_okay=False), help="Default: $HOOKRUNNER_TOKEN."
+    )(function)
+    return config_option(function)
+
+
+def call_daemon(
+    config_file: str | None, token_file: str | None, method: str, path: str, **kwargs: Any
+) -> Any:
+    """One API call; exits 3 when the daemon is unreachable, 2 when it refuses."""
+    from hookrunner.client import ApiError, Client, DaemonUnreachable, read_token
+
+    settings = settings_from(config_file)
+    try:
+        return Client(settings, read_token(token_file)).request(method, path, **kwargs)
+    except DaemonUnreachable as exc:
+        fail(f"daemon unreachable: {exc}", EXIT_UNREACHABLE)
+    except ApiError as exc:
+        fail(str(exc), EXIT_HOOK_FAILED if exc.status >= 500 else EXIT_USAGE)
+    except OSError as exc:
+        fail(f"--token-file: {exc}")
+
+
+def echo_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+@main.group()
+def send() -> None:
+    """POST a session event to the running daemon."""
+
+
+def _send_command(kind: SessionKind) -> click.Command:
+    @click.command(kind, help=f"Queue a {kind} event; --wait prints the hook's result.")
+    @click.option("--wait", is_flag=True, help="Wait for the run and exit with its status.")
+    @click.option("--idempotency-key", help="Repeat-safe delivery key.")
+    @session_options(kind)
+    @client_options
+    def command(
+        wait: bool,
+        idempotency_key: str | None,
+        payload: str | None,
+        config_file: str | None,
+        token_file: str | None,
+        **options: Any,
+    ) -> None:
+        event = session_event_from_options(kind, payload, options)
+        body = {"sid": event.sid, **(event.open or event.close).model_dump()}  # type: ignore[union-attr]
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        answer = call_daemon(
+            config_file, token_file, "POST", f"/v1/events/{kind}",
+            json=body, params={"wait": "true"} if wait else {}, headers=headers,
+        )  # fmt: skip
+        echo_json(answer)
+        runs = answer.get("runs", [])
+        if wait and any(run["status"] not in ("succeeded", "skipped") for run in runs):
+            sys.exit(EXIT_HOOK_FAILED)
+
+    return command
+
+
+for _kind in SESSION_KINDS:
+    send.add_command(_send_command(_kind))
+
+
+@main.group(invoke_without_command=True)
+@click.option("--failed", is_flag=True, help="Only dead runs (retries exhausted).")
+@click.option("--status", type=click.Choice(RUN_STATES), help="Only runs in this state.")
+@click.option("--json", "as_json", is_flag=True)
+@client_options
+@click.pass_context
+def runs(
+    context: click.Context,
+    failed: bool,
+    status: str | None,
+    as_json: bool,
+    config_file: str | None,
+    token_file: str | None,
+) -> None:
+    """List runs, newest first."""
+    if context.invoked_subcommand is not None:
+        return
+    params = {"status": "dead" if failed else status} if failed or status else {}
+    answer = call_daemon(config_file, token_file, "GET", "/v1/runs", params=params)
+    for run in answer["runs"]:
+        if as_json:
+            click.echo(json.dumps(run))
+        else:
+            click.echo(
+                f"{run['run_id']}  {run['status']:<9} {run['outcome'] or '-':<11}"
+                f" attempt {run['attempt']}  {run['hook']}  {(run['commit'] or '')[:12]}"
+            )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@client_options
+def runs_show(run_id: str, config_file: str | None, token_file: str | None) -> None:
+    """Show one run with its output."""
+    echo_json(call_daemon(config_file, token_file, "GET", f"/v1/runs/{run_id}"))
+
+
+@runs.command("replay")
+@click.argument("run_id")
+@client_options
+def runs_replay(run_id: str, config_file: str | None, token_file: str | None) -> None:
+    """Queue the run's event again (a new event, the same payload)."""
+    echo_json(call_daemon(config_file, token_file, "POST", f"/v1/runs/{run_id}/replay"))
+
+
+@main.command()
+@client_options
+def sync(config_file: str | None, token_file: str | None) -> None:
+    """Refresh the runbooks repository now and print the commit."""
+    echo_json(call_daemon(config_file, token_file, "POST", "/v1/sync"))
+
+
+@main.command()
+@client_options
+def status(config_file: str | None, token_file: str | None) -> None:
+    """Commit, last sync, queue depth."""
+    echo_json(call_daemon(config_file, token_file, "GET", "/v1/status"))
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("new")
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES))
+@config_option
+def token_new(name: str, scopes: tuple[str, ...], config_file: str | None) -> None:
+    """Print a fresh token (stdout) and its tokens-file entry (stderr)."""
+    from hookrunner.server.auth import new_token
+
+    secret, entry = new_token(name, list(scopes))
+    click.echo(secret)
+    click.echo(entry, err=True, nl=False)

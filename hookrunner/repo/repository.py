@@ -58,6 +58,12 @@ class Repository:
         self._confirmed_at = time.time()
         metrics.SNAPSHOT_AGE.set_function(lambda: time.time() - self._confirmed_at)
 
+    def reconfigure(self, settings: RepoSettings) -> None:
+        """Apply reloaded settings; the next refresh uses them (a new URL, branch, TTL)."""
+        with self._lock:
+            self.settings = self.syncer.settings = self.syncer.git.settings = settings
+            self._cache = TTLCache(maxsize=1, ttl=settings.ttl)
+
     @property
     def git_invocations(self) -> int:
         return self.syncer.git.invocations
@@ -92,18 +98,29 @@ class Repository:
         """Force a refresh without waiting for it (a push webhook)."""
         self._start(forced=True)
 
-    @contextlib.contextmanager
-    def pinned(self) -> Iterator[HookIndex | None]:
-        """The index to use, with its snapshot kept on disk until the block ends."""
-        for _ in range(3):
+    def acquire(self) -> HookIndex | None:
+        """The index to run on, its snapshot kept on disk until :meth:`release`."""
+        for _ in range(3):  # a publish may collect the snapshot between lookup and pin
             index = self.index()
             if index is None:
-                break
-            with self.store.pinned(index.snapshot):
-                if index.snapshot.path.is_dir():
-                    yield index
-                    return
-        yield None
+                return None
+            self.store.pin(index.snapshot)
+            if index.snapshot.path.is_dir():
+                return index
+            self.store.unpin(index.snapshot)
+        return None
+
+    def release(self, index: HookIndex) -> None:
+        self.store.unpin(index.snapshot)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[HookIndex | None]:
+        index = self.acquire()
+        try:
+            yield index
+        finally:
+            if index is not None:
+                self.release(index)
 
     def _start(self, forced: bool) -> threading.Event | None:
         """Join the running refresh, queue one more, or start one; ``None`` while backing off."""

@@ -13,7 +13,7 @@ import stat
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -83,19 +83,17 @@ class SnapshotStore:
         self.collect_garbage()
         return Snapshot(commit, final)
 
-    @contextlib.contextmanager
-    def pinned(self, snapshot: Snapshot) -> Iterator[Snapshot]:
-        """Keep ``snapshot`` on disk for the duration of a run."""
+    def pin(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` on disk until the matching :meth:`unpin`."""
         with self._lock:
             self._pins[snapshot.commit] += 1
-        try:
-            yield snapshot
-        finally:
-            with self._lock:
-                self._pins[snapshot.commit] -= 1
-                if self._pins[snapshot.commit] <= 0:
-                    del self._pins[snapshot.commit]
-            self.collect_garbage()
+
+    def unpin(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._pins[snapshot.commit] -= 1
+            if self._pins[snapshot.commit] <= 0:
+                del self._pins[snapshot.commit]
+        self.collect_garbage()
 
     def collect_garbage(self) -> None:
         if not self.snapshots.is_dir():

@@ -1,0 +1,191 @@
+"""``hookrunner serve``: wiring and lifecycle.
+
+Start: lock the state dir, open the journal, restore the last good snapshot, recover
+interrupted runs, listen, then tell systemd ``READY=1`` once a snapshot is there.
+SIGHUP reloads the config and refreshes. SIGTERM stops intake, lets running hooks
+finish up to the executor timeout, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import structlog
+import uvicorn
+
+from hookrunner import systemd
+from hookrunner.config import ConfigError, Settings, load_settings
+from hookrunner.dispatch import Dispatcher
+from hookrunner.journal import open_journal
+from hookrunner.logs import configure_logging
+from hookrunner.repo import Repository
+from hookrunner.server.app import Services, create_app
+from hookrunner.server.auth import TokenTable
+
+log = structlog.get_logger("hookrunner.daemon")
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why in one line."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns the lifecycle."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _lock_state_dir(state_dir: Path) -> IO[str]:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = (state_dir / "hookrunner.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StartupError(f"{state_dir}: another hookrunner is using this state dir") from None
+    return handle
+
+
+def _listen_sockets(settings: Settings) -> list[socket.socket]:
+    sockets = []
+    server = settings.server
+    try:
+        if server.listen:
+            host, port = server.host_port
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sockets.append(socket.create_server((host, port), family=family, backlog=1024))
+        if server.unix_socket:
+            path = Path(server.unix_socket)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            unix.bind(str(path))
+            path.chmod(0o660)
+            unix.listen(1024)
+            sockets.append(unix)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise StartupError(f"server.listen / server.unix_socket: {exc}") from None
+    if not sockets:
+        raise StartupError("server.listen and server.unix_socket are both empty")
+    return sockets
+
+
+class Daemon:
+    def __init__(self, config_file: str | None) -> None:
+        self.config_file = config_file
+        self.settings = load_settings(config_file)
+        self.accepting = True
+
+    async def run(self) -> int:
+        settings = self.settings
+        lock = _lock_state_dir(settings.state.dir)
+        journal = open_journal(settings.state.dir)
+        try:
+            repository = Repository(settings.repo, settings.state.dir)
+            dispatcher = Dispatcher(journal, repository, settings)
+            self.services = Services(
+                settings=settings,
+                journal=journal,
+                dispatcher=dispatcher,
+                repository=repository,
+                tokens=TokenTable.load(settings.server.tokens_file),
+                accepting=lambda: self.accepting,
+            )
+            sockets = _listen_sockets(settings)
+            config = uvicorn.Config(
+                create_app(self.services),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=int(settings.executor.timeout) + 5,
+            )
+            self.server = _Server(config)
+            self._install_signal_handlers()
+            dispatcher.start()
+            repository.request_refresh()
+            background = [
+                asyncio.create_task(self._announce_ready()),
+                asyncio.create_task(self._watchdog()),
+            ]
+            log.info("daemon_start", listen=settings.server.listen, state=str(settings.state.dir))
+            await self.server.serve(sockets=sockets)
+            systemd.notify("STOPPING=1", "STATUS=draining running hooks")
+            grace = settings.executor.timeout + settings.executor.kill_grace
+            await dispatcher.stop(grace)
+            for task in background:
+                task.cancel()
+            log.info("daemon_stop")
+            return 0
+        finally:
+            journal.close()
+            lock.close()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.shutdown)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def shutdown(self) -> None:
+        """Stop intake; the server closes and the dispatcher drains."""
+        log.info("shutdown_requested")
+        self.accepting = False
+        self.server.should_exit = True
+
+    def reload(self) -> None:
+        """Re-read config and tokens, apply what can change live, and refresh."""
+        try:
+            settings = load_settings(self.config_file)
+            tokens = TokenTable.load(settings.server.tokens_file)
+        except ConfigError as exc:
+            log.error("reload_failed", error=str(exc))
+            return
+        services = self.services
+        services.settings = settings
+        services.tokens = tokens
+        services.dispatcher.settings = settings
+        services.repository.reconfigure(settings.repo)
+        services.repository.request_refresh()
+        log.info("reloaded")
+        systemd.notify("STATUS=config reloaded")
+
+    async def _announce_ready(self) -> None:
+        repository = self.services.repository
+        while not (self.server.started and repository.last_good() is not None):
+            await asyncio.sleep(0.05)
+        index = repository.last_good()
+        commit = index.snapshot.commit[:12] if index else "?"
+        systemd.notify("READY=1", f"STATUS=serving commit {commit}")
+        log.info("ready", commit=commit)
+
+    async def _watchdog(self) -> None:
+        interval = systemd.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            await asyncio.to_thread(self.services.journal.counts)  # the journal still answers
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+
+def serve(config_file: str | None) -> int:
+    """Run the daemon until SIGTERM; the exit code for the process."""
+    try:
+        daemon = Daemon(config_file)
+    except ConfigError as exc:
+        raise StartupError(f"config: {exc}") from None
+    configure_logging(daemon.settings.log.format, daemon.settings.log.level)
+    os.umask(0o077)
+    return asyncio.run(daemon.run())

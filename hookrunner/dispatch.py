@@ -1,0 +1,194 @@
+"""Journal → hook lookup → executor → journal, with retries.
+
+Workers take due runs from the journal, never from memory, so what is queued survives
+a crash. A run is pinned to one snapshot for its attempt. Tempfail, timeout and
+interruption are retried with ``retry.backoff``; after ``retry.max_attempts`` the run
+is ``dead`` and waits for a person to replay it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+
+import structlog
+
+from hookrunner import metrics
+from hookrunner.config import Settings
+from hookrunner.execution import RETRYABLE, RunResult, RunStatus
+from hookrunner.journal import Accepted, Journal, RunRecord
+from hookrunner.payloads import SessionEvent
+from hookrunner.repo import Repository
+from hookrunner.session_hooks import hook_name, run_session_hook
+
+log = structlog.get_logger("hookrunner.dispatch")
+IDLE_POLL = 0.5
+
+
+def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult:
+    """A result for an attempt that never reached a hook process."""
+    return RunResult(
+        run.run_id, run.event_id, run.hook, run.commit or "", run.attempt,
+        status, None, "", f"hookrunner: {message}", False, time.time(), 0.0,
+    )  # fmt: skip
+
+
+class Dispatcher:
+    def __init__(self, journal: Journal, repository: Repository, settings: Settings) -> None:
+        self.journal = journal
+        self.repository = repository
+        self.settings = settings
+        self.running = 0
+        self._wakeup = asyncio.Event()
+        self._waiters: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self._workers: list[asyncio.Task[None]] = []
+        self._stopping = False
+        metrics.QUEUE_DEPTH.set_function(lambda: self.journal.counts().get("queued", 0))
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.recover_interrupted()
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"worker-{n}")
+            for n in range(self.settings.executor.max_concurrency)
+        ]
+
+    def recover_interrupted(self) -> None:
+        """Runs left ``running`` by a crash become ``interrupted`` attempts, then retry."""
+        for run in self.journal.interrupted_runs():
+            result = failed_attempt(run, "interrupted", "the daemon stopped during this attempt")
+            status, next_at = self._next_state(result)
+            self.journal.finish(result, status, next_at)
+            log.warning("run_interrupted", run_id=run.run_id, event_id=run.event_id, status=status)
+
+    def submit(self, event: SessionEvent, dedup_key: str | None = None) -> Accepted:
+        """Commit a session event and its run to the journal, then wake a worker."""
+        accepted = self.journal.accept(
+            event.kind, event.model_dump(), [hook_name(event.kind)], dedup_key
+        )
+        self._loop.call_soon_threadsafe(self._wakeup.set)
+        return accepted
+
+    def replay(self, run_id: str) -> Accepted | None:
+        """A new event with the same body as ``run_id``'s; ``None`` if there is no such run."""
+        run = self.journal.run(run_id)
+        record = self.journal.event(run.event_id) if run else None
+        if record is None:
+            return None
+        return self.submit(SessionEvent.model_validate(record.body))
+
+    async def wait_for(self, run_ids: list[str], timeout: float) -> list[RunRecord]:
+        """Wait until each run has finished an attempt (or ``timeout``), then read them."""
+        futures = []
+        loop = asyncio.get_running_loop()
+        for run_id in run_ids:
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters[run_id].append(future)
+            futures.append(future)
+        try:
+            pending = [
+                f for run_id, f in zip(run_ids, futures, strict=True) if not self._settled(run_id)
+            ]
+            if pending:
+                await asyncio.wait(pending, timeout=timeout)
+        finally:
+            for run_id, future in zip(run_ids, futures, strict=True):
+                with contextlib.suppress(ValueError):
+                    self._waiters[run_id].remove(future)
+                if not self._waiters[run_id]:
+                    del self._waiters[run_id]
+        records = [self.journal.run(run_id) for run_id in run_ids]
+        return [record for record in records if record is not None]
+
+    def _settled(self, run_id: str) -> bool:
+        record = self.journal.run(run_id)
+        return record is None or record.final or record.outcome is not None
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming; let running hooks finish up to ``grace``, then cancel them."""
+        self._stopping = True
+        self._wakeup.set()
+        if not self._workers:
+            return
+        _done, pending = await asyncio.wait(self._workers, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        while not self._stopping:
+            run = await asyncio.to_thread(self.journal.claim_due)
+            if run is None:
+                await self._idle()
+                continue
+            self.running += 1
+            try:
+                await self._attempt(run)
+            finally:
+                self.running -= 1
+
+    async def _idle(self) -> None:
+        next_due = await asyncio.to_thread(self.journal.next_due_at)
+        delay = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - time.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), delay)
+        self._wakeup.clear()
+
+    async def _attempt(self, run: RunRecord) -> None:
+        structlog.contextvars.bind_contextvars(run_id=run.run_id, event_id=run.event_id)
+        try:
+            result = await self._run_hook(run)
+        except Exception as exc:  # a bug or a corrupt record must not kill the worker
+            log.exception("run_error")
+            result = failed_attempt(run, "failed", f"internal error: {exc}")
+        finally:
+            structlog.contextvars.unbind_contextvars("run_id", "event_id")
+        status, next_at = self._next_state(result)
+        await asyncio.to_thread(self.journal.finish, result, status, next_at)
+        metrics.RUNS.labels(hook=result.hook, status=result.status).inc()
+        metrics.RUN_DURATION.observe(result.duration_s)
+        log.info(
+            "run",
+            run_id=result.run_id,
+            event_id=result.event_id,
+            commit=result.commit,
+            hook=result.hook,
+            status=status,
+            outcome=result.status,
+            attempt=result.attempt,
+            exit_code=result.exit_code,
+            duration_s=result.duration_s,
+        )
+        for future in self._waiters.get(run.run_id, []):
+            if not future.done():
+                future.set_result(None)
+
+    async def _run_hook(self, run: RunRecord) -> RunResult:
+        record = await asyncio.to_thread(self.journal.event, run.event_id)
+        if record is None:
+            return failed_attempt(run, "failed", "event missing from the journal")
+        event = SessionEvent.model_validate(record.body)
+        index = await asyncio.to_thread(self.repository.acquire)
+        if index is None:
+            return failed_attempt(run, "tempfail", "no snapshot of the runbooks repository yet")
+        try:
+            return await run_session_hook(
+                event,
+                index,
+                self.settings.executor,
+                run_id=run.run_id,
+                event_id=run.event_id,
+                attempt=run.attempt,
+            )
+        finally:
+            self.repository.release(index)
+
+    def _next_state(self, result: RunResult) -> tuple[str, float | None]:
+        """The run's lifecycle state after this attempt, and when to try again."""
+        if result.status not in RETRYABLE:
+            return result.status, None
+        if result.attempt >= self.settings.retry.max_attempts:
+            return "dead", None
+        return "queued", time.time() + self.settings.retry.delay_before(result.attempt + 1)

@@ -1,0 +1,32 @@
+"""Durable storage of events, runs and deliveries (SQLite, the embedded default)."""
+
+from pathlib import Path
+
+from hookrunner.journal.records import (
+    FINAL_STATES,
+    RUN_STATES,
+    Accepted,
+    EventRecord,
+    JournalError,
+    RunRecord,
+)
+from hookrunner.journal.sqlite import SqliteJournal
+
+Journal = SqliteJournal
+
+
+def open_journal(state_dir: Path) -> Journal:
+    """The journal at ``<state.dir>/hookrunner.db``."""
+    return SqliteJournal(state_dir / "hookrunner.db")
+
+
+__all__ = [
+    "FINAL_STATES",
+    "RUN_STATES",
+    "Accepted",
+    "EventRecord",
+    "Journal",
+    "JournalError",
+    "RunRecord",
+    "open_journal",
+]

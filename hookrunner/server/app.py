@@ -1,0 +1,287 @@
+"""The HTTP API of DESIGN §8 (session events, webhooks, runs, sync, status, health).
+
+Handlers validate, hand over to the dispatcher or repository, and shape the answer;
+they never run a hook or a git command themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hookrunner import __version__
+from hookrunner.config import Settings, read_secret
+from hookrunner.dispatch import Dispatcher
+from hookrunner.journal import RUN_STATES, Accepted, Journal, JournalError
+from hookrunner.payloads import (
+    PayloadError,
+    SessionClose,
+    SessionKind,
+    SessionOpen,
+    SvixError,
+    parse_session_event,
+    session_event_from_hoop_webhook,
+)
+from hookrunner.repo import Repository
+from hookrunner.server.auth import Caller, TokenTable
+from hookrunner.server.problems import Problem, install_problem_handlers
+from hookrunner.server.signatures import (
+    SignatureError,
+    verify_git_webhook,
+    verify_standard_webhook,
+)
+
+
+@dataclass
+class Services:
+    """What the API needs from the daemon; swapped whole on reload."""
+
+    settings: Settings
+    journal: Journal
+    dispatcher: Dispatcher
+    repository: Repository
+    tokens: TokenTable
+    accepting: Callable[[], bool]
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def require(scope: str) -> Callable[[Request], Caller]:
+    def check(request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="hookrunner"'}
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem(401, "a bearer token is required", challenge)
+        caller = _services(request).tokens.identify(token.strip())
+        if caller is None:
+            raise Problem(401, "unknown token", challenge)
+        if scope not in caller.scopes:
+            raise Problem(403, f"token {caller.name!r} lacks the {scope!r} scope")
+        return caller
+
+    return check
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes ``server.max_body_bytes``."""
+    cap = _services(request).settings.server.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise Problem(413, f"body exceeds {cap} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise Problem(413, f"body exceeds {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Problem(400, f"body is not valid JSON: {exc}") from None
+
+
+def _accept(services: Services, submit: Callable[[], Accepted]) -> Accepted:
+    if not services.accepting():
+        raise Problem(503, "the daemon is shutting down", {"Retry-After": "5"})
+    try:
+        return submit()
+    except JournalError as exc:
+        raise Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"}) from exc
+
+
+async def _answer(services: Services, accepted: Accepted, wait: bool) -> JSONResponse:
+    body: dict[str, Any] = {"event_id": accepted.event_id, "run_ids": accepted.run_ids}
+    if accepted.duplicate:
+        body["duplicate"] = True
+    if not wait:
+        return JSONResponse(body, status_code=202)
+    executor = services.settings.executor
+    limit = services.settings.repo.refresh_wait + executor.timeout + executor.kill_grace + 5
+    runs = await services.dispatcher.wait_for(accepted.run_ids, limit)
+    body["runs"] = [run.to_dict() for run in runs]
+    done = all(run.outcome is not None or run.final for run in runs)
+    return JSONResponse(body, status_code=200 if done else 202)
+
+
+def _event_schema(model: type[SessionOpen] | type[SessionClose]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema["properties"] = {"sid": {"type": "string"}, **schema["properties"]}
+    schema["required"] = ["sid", *schema.get("required", [])]
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="hookrunner", version=__version__, docs_url=None, redoc_url=None)
+    app.state.services = services
+    install_problem_handlers(app)
+
+    def session_endpoint(kind: SessionKind, model: type[SessionOpen] | type[SessionClose]) -> None:
+        @app.post(
+            f"/v1/events/{kind}",
+            status_code=202,
+            openapi_extra=_event_schema(model),
+            summary=f"Queue a {kind} event",
+            name=f"post_{kind.replace('-', '_')}",
+        )
+        async def post_event(
+            request: Request,
+            services: ServicesDep,
+            _caller: Annotated[Caller, Depends(require("events"))],
+            wait: bool = False,
+        ) -> JSONResponse:
+            body = parse_json(await read_body(request))
+            try:
+                event = parse_session_event(kind, body)
+            except PayloadError as exc:
+                raise Problem(422, str(exc)) from None
+            key = request.headers.get("idempotency-key")
+            dedup = f"idem:{kind}:{key}" if key else None
+            accepted = await asyncio.to_thread(
+                _accept, services, lambda: services.dispatcher.submit(event, dedup)
+            )
+            return await _answer(services, accepted, wait)
+
+    session_endpoint("session-open", SessionOpen)
+    session_endpoint("session-close", SessionClose)
+
+    @app.post("/v1/webhooks/hoop", status_code=202, summary="hoop session webhook (signed)")
+    async def hoop_webhook(request: Request, services: ServicesDep) -> JSONResponse:
+        hooks = services.settings.webhooks
+        secret = read_secret(hooks.hoop_secret, hooks.hoop_secret_file)
+        if not secret:
+            raise Problem(404, "the hoop webhook is not configured")
+        body = await read_body(request)
+        try:
+            message_id = verify_standard_webhook(secret, request.headers, body, hooks.tolerance)
+        except SignatureError as exc:
+            raise Problem(401, str(exc)) from None
+        try:
+            event = session_event_from_hoop_webhook(parse_json(body))
+        except (SvixError, PayloadError) as exc:
+            raise Problem(422, str(exc)) from None
+        dedup = f"webhook:{message_id}"
+        accepted = await asyncio.to_thread(
+            _accept, services, lambda: services.dispatcher.submit(event, dedup)
+        )
+        return await _answer(services, accepted, wait=False)
+
+    @app.post("/v1/webhooks/git", status_code=202, summary="Push webhook (signed): refresh")
+    async def git_webhook(request: Request, services: ServicesDep) -> JSONResponse:
+        hooks = services.settings.webhooks
+        secret = read_secret(hooks.git_secret, hooks.git_secret_file)
+        if not secret:
+            raise Problem(404, "the git webhook is not configured")
+        body = await read_body(request)
+        try:
+            delivery = verify_git_webhook(secret, request.headers, body, hooks.tolerance)
+        except SignatureError as exc:
+            raise Problem(401, str(exc)) from None
+        if delivery is not None:
+            fresh = await asyncio.to_thread(services.journal.remember_delivery, delivery)
+            if not fresh:
+                return JSONResponse({"refresh": "duplicate"}, status_code=202)
+        services.repository.request_refresh()
+        return JSONResponse({"refresh": "queued"}, status_code=202)
+
+    @app.get("/v1/runs", summary="Runs, newest first")
+    async def list_runs(
+        services: ServicesDep,
+        _caller: Annotated[Caller, Depends(require("read"))],
+        status: str | None = None,
+        event_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JSONResponse:
+        if status is not None and status not in RUN_STATES:
+            raise Problem(422, f"status: must be one of {', '.join(RUN_STATES)}")
+        runs = await asyncio.to_thread(services.journal.runs, status, event_id, limit)
+        return JSONResponse({"runs": [run.to_dict() for run in runs]})
+
+    @app.get("/v1/runs/{run_id}", summary="One run")
+    async def show_run(
+        run_id: str, services: ServicesDep, _caller: Annotated[Caller, Depends(require("read"))]
+    ) -> JSONResponse:
+        run = await asyncio.to_thread(services.journal.run, run_id)
+        if run is None:
+            raise Problem(404, f"no run {run_id!r}")
+        return JSONResponse(run.to_dict())
+
+    @app.post("/v1/runs/{run_id}/replay", status_code=202, summary="Run an event again")
+    async def replay_run(
+        run_id: str, services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
+    ) -> JSONResponse:
+        accepted = await asyncio.to_thread(
+            _accept, services, lambda: services.dispatcher.replay(run_id) or Accepted("", [], False)
+        )
+        if not accepted.event_id:
+            raise Problem(404, f"no run {run_id!r}")
+        return await _answer(services, accepted, wait=False)
+
+    @app.post("/v1/sync", summary="Refresh the runbooks repository now")
+    async def sync(
+        services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
+    ) -> JSONResponse:
+        wait = services.settings.repo.fetch_timeout + 5
+        report = await asyncio.to_thread(services.repository.refresh, wait)
+        if report is None:
+            raise Problem(503, "the refresh did not finish in time")
+        if not report.ok:
+            return JSONResponse({"ok": False, "error": report.error}, status_code=502)
+        return JSONResponse({"ok": True, "commit": report.commit})
+
+    @app.get("/v1/status", summary="Commit, last sync, queue")
+    async def status(
+        services: ServicesDep, _caller: Annotated[Caller, Depends(require("read"))]
+    ) -> JSONResponse:
+        return JSONResponse(await asyncio.to_thread(status_document, services))
+
+    @app.get("/healthz", include_in_schema=True)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(services: ServicesDep) -> JSONResponse:
+        ready = services.accepting() and services.repository.last_good() is not None
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def status_document(services: Services) -> dict[str, Any]:
+    index = services.repository.last_good()
+    sync = services.repository.last_sync
+    counts = services.journal.counts()
+    return {
+        "version": __version__,
+        "commit": index.snapshot.commit if index else None,
+        "last_sync": None
+        if sync is None
+        else {"ok": sync.ok, "at": sync.at, "error": sync.error, "commit": sync.commit},
+        "ttl": services.settings.repo.ttl,
+        "queue_depth": counts.get("queued", 0),
+        "running": services.dispatcher.running,
+        "dead": counts.get("dead", 0),
+        "time": time.time(),
+    }
