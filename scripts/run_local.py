@@ -82,7 +82,7 @@ or with curl:
         flush=True,
     )
     hookrunner = Path(sys.executable).with_name("hookrunner")
-    os.execv(hookrunner, [str(hookrunner), "serve", "--config", str(config)])
+    os.execv(hookrunner, [str(hookrunner), "serve", "--config", str(config)])  # noqa: S606
 
 
 if __name__ == "__main__":

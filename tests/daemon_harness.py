@@ -1,0 +1,155 @@
+"""A real ``hookrunner serve`` process for end-to-end tests, with its sd_notify socket."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from conftest import free_port
+
+TOKENS = """
+[[token]]
+name = "gateway"
+token = "events-token"
+scopes = ["events"]
+
+[[token]]
+name = "viewer"
+token = "read-token"
+scopes = ["read"]
+
+[[token]]
+name = "operator"
+token = "admin-token"
+scopes = ["admin", "read", "events"]
+"""
+HOOP_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+GIT_SECRET = "push-secret"
+
+
+class RunningDaemon:
+    def __init__(self, tmp_path: Path, repo_url: str, **sections: dict[str, Any]) -> None:
+        self.dir = tmp_path / "daemon"
+        self.dir.mkdir(exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        (self.dir / "tokens.toml").write_text(TOKENS)
+        settings: dict[str, dict[str, Any]] = {
+            "repo": {"url": repo_url, "ttl": 3600, "refresh_wait": 2},
+            "server": {
+                "listen": f"127.0.0.1:{self.port}",
+                "tokens_file": str(self.dir / "tokens.toml"),
+            },
+            "state": {"dir": str(self.dir / "state")},
+            "webhooks": {"hoop_secret": HOOP_SECRET, "git_secret": GIT_SECRET},
+            "retry": {"backoff": [0.2, 0.2]},
+            "log": {"format": "json", "level": "info"},
+        }
+        for name, values in sections.items():
+            settings.setdefault(name, {}).update(values)
+        self.config = self.dir / "hookrunner.toml"
+        self.config.write_text(_toml(settings))
+        self.notify_path = self.dir / "notify.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.notifications: list[str] = []
+
+    def start(self, expect_ready: bool = True, timeout: float = 30) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.notify_path.unlink()
+        self.notifications = []
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKRUNNER_", "GIT_"))}
+        env["NOTIFY_SOCKET"] = str(self.notify_path)
+        self.log = (self.dir / "daemon.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hookrunner", "serve", "--config", str(self.config)],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        if expect_ready:
+            self.wait_for_notification("READY=1", timeout)
+
+    def wait_for_notification(self, wanted: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while wanted not in self.notifications:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {wanted} from the daemon; log:\n{self.log_text()}")
+            assert self.process is not None and self.process.poll() is None, self.log_text()
+            self.notify.settimeout(min(remaining, 0.5))
+            try:
+                self.notifications += self.notify.recv(4096).decode().split("\n")
+            except TimeoutError:
+                continue
+
+    def log_text(self) -> str:
+        return (self.dir / "daemon.log").read_text(errors="replace")[-5000:]
+
+    def client(self, token: str | None = "admin-token") -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._close()
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self.notify.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.notifications += self.notify.recv(4096).decode().split("\n")
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        self.notify.close()
+        self.log.close()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+def _toml(settings: dict[str, dict[str, Any]]) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(item) for item in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(item)}" for k, item in v.items()) + "}"
+        return str(v)
+
+    return "\n".join(
+        f"[{name}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in values.items())
+        for name, values in settings.items()
+    )
+
+
+def wait_for_run(client: httpx.Client, run_id: str, timeout: float = 30) -> dict[str, Any]:
+    """Poll until the run reaches a final state (events, not sleeps: bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = client.get(f"/v1/runs/{run_id}").json()
+        if run["status"] in ("succeeded", "failed", "skipped", "dead"):
+            return run
+        time.sleep(0.05)
+    raise TimeoutError(f"run {run_id} did not finish")
