@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from hookrunner.config import Settings
+
+NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class DaemonUnreachable(Exception):
@@ -36,7 +39,8 @@ class Client:
             base = "http://hookrunner"
         else:
             host, port = server.host_port
-            transport = httpx.HTTPTransport()
+            # Without TCP_NODELAY, a body written after its headers waits for a delayed ACK.
+            transport = httpx.HTTPTransport(socket_options=[NO_DELAY])
             base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         self._http = httpx.Client(
             base_url=base, transport=transport, headers=headers, timeout=timeout

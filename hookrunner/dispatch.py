@@ -41,7 +41,8 @@ class Dispatcher:
         self.repository = repository
         self.settings = settings
         self.running = 0
-        self._wakeup = asyncio.Event()
+        # Counts notifications, so a wake-up is never lost between a claim and a wait.
+        self._wakeup = asyncio.Semaphore(0)
         self._waiters: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -68,7 +69,7 @@ class Dispatcher:
         accepted = self.journal.accept(
             event.kind, event.model_dump(), [hook_name(event.kind)], dedup_key
         )
-        self._loop.call_soon_threadsafe(self._wakeup.set)
+        self._loop.call_soon_threadsafe(self._wakeup.release)
         return accepted
 
     def replay(self, run_id: str) -> Accepted | None:
@@ -109,7 +110,8 @@ class Dispatcher:
     async def stop(self, grace: float) -> None:
         """Stop claiming; let running hooks finish up to ``grace``, then cancel them."""
         self._stopping = True
-        self._wakeup.set()
+        for _ in self._workers:
+            self._wakeup.release()
         if not self._workers:
             return
         _done, pending = await asyncio.wait(self._workers, timeout=grace)
@@ -133,8 +135,7 @@ class Dispatcher:
         next_due = await asyncio.to_thread(self.journal.next_due_at)
         delay = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - time.time()))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), delay)
-        self._wakeup.clear()
+            await asyncio.wait_for(self._wakeup.acquire(), delay)
 
     async def _attempt(self, run: RunRecord) -> None:
         structlog.contextvars.bind_contextvars(run_id=run.run_id, event_id=run.event_id)

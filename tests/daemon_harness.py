@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 from conftest import free_port
 
+from hookrunner.client import NO_DELAY
+
 TOKENS = """
 [[token]]
 name = "gateway"
@@ -97,7 +99,8 @@ class RunningDaemon:
 
     def client(self, token: str | None = "admin-token") -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+        transport = httpx.HTTPTransport(socket_options=[NO_DELAY])
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, transport=transport)
 
     def kill(self) -> None:
         assert self.process is not None
