@@ -1,0 +1,97 @@
+"""SSH auth against a throwaway sshd on 127.0.0.1: deploy key + strict known_hosts."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import WorkRepo, free_port, wait_for_port
+
+from hookrunner.config import RepoSettings
+from hookrunner.repo import Repository
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(SSHD), reason="sshd is not installed (openssh-server)"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="a throwaway sshd needs root for privsep"),
+]
+
+
+def keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
+    """Yield (port, client key, known_hosts) for an sshd that admits only that key."""
+    ssh = tmp_path / "ssh"
+    ssh.mkdir()
+    for name in ("host", "client", "stranger"):
+        keygen(ssh / name)
+    (ssh / "authorized_keys").write_text((ssh / "client.pub").read_text())
+    port = free_port()
+    config = ssh / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {ssh / 'host'}\n"
+        f"AuthorizedKeysFile {ssh / 'authorized_keys'}\nPidFile {ssh / 'sshd.pid'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\n"
+        "StrictModes no\nUsePAM no\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        known_hosts = ssh / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{port} {(ssh / 'host.pub').read_text()}")
+        yield port, ssh / "client", known_hosts
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def ssh_url(port: int, repo: WorkRepo) -> str:
+    return f"ssh://{getpass.getuser()}@127.0.0.1:{port}{repo.bare}"
+
+
+def test_clone_over_ssh_with_deploy_key_and_known_hosts(
+    sshd: tuple[int, Path, Path], work_repo: WorkRepo, tmp_path: Path
+) -> None:
+    port, key, known_hosts = sshd
+    settings = RepoSettings(
+        url=ssh_url(port, work_repo), ssh_key_file=str(key), known_hosts_file=str(known_hosts)
+    )
+    report = Repository(settings, tmp_path / "state").refresh()
+    assert report is not None and report.ok, report
+
+
+def test_unknown_host_key_is_refused(
+    sshd: tuple[int, Path, Path], work_repo: WorkRepo, tmp_path: Path
+) -> None:
+    port, key, known_hosts = sshd
+    impostor = tmp_path / "impostor_known_hosts"
+    stranger_pub = (known_hosts.parent / "stranger.pub").read_text()
+    impostor.write_text(f"[127.0.0.1]:{port} {stranger_pub}")
+    settings = RepoSettings(
+        url=ssh_url(port, work_repo), ssh_key_file=str(key), known_hosts_file=str(impostor)
+    )
+    report = Repository(settings, tmp_path / "state").refresh()
+    assert report is not None and not report.ok
+    assert "host key" in (report.error or "").lower()
+
+
+def test_key_not_authorized_is_refused(
+    sshd: tuple[int, Path, Path], work_repo: WorkRepo, tmp_path: Path
+) -> None:
+    port, key, known_hosts = sshd
+    settings = RepoSettings(
+        url=ssh_url(port, work_repo),
+        ssh_key_file=str(key.parent / "stranger"),
+        known_hosts_file=str(known_hosts),
+    )
+    report = Repository(settings, tmp_path / "state").refresh()
+    assert report is not None and not report.ok
