@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -92,6 +92,23 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+Verifier = Callable[[str, Mapping[str, str], bytes, float], str | None]
+
+
+async def signed_body(
+    request: Request, name: str, secret: str, verify: Verifier
+) -> tuple[bytes, str | None]:
+    """The body of a webhook whose signature checks out, and its delivery id."""
+    if not secret:
+        raise Problem(404, f"the {name} webhook is not configured")
+    body = await read_body(request)
+    tolerance = _services(request).settings.webhooks.tolerance
+    try:
+        return body, verify(secret, request.headers, body, tolerance)
+    except SignatureError as exc:
+        raise Problem(401, str(exc)) from None
+
+
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -167,13 +184,7 @@ def create_app(services: Services) -> FastAPI:
     async def hoop_webhook(request: Request, services: ServicesDep) -> JSONResponse:
         hooks = services.settings.webhooks
         secret = read_secret(hooks.hoop_secret, hooks.hoop_secret_file)
-        if not secret:
-            raise Problem(404, "the hoop webhook is not configured")
-        body = await read_body(request)
-        try:
-            message_id = verify_standard_webhook(secret, request.headers, body, hooks.tolerance)
-        except SignatureError as exc:
-            raise Problem(401, str(exc)) from None
+        body, message_id = await signed_body(request, "hoop", secret, verify_standard_webhook)
         try:
             event = session_event_from_hoop_webhook(parse_json(body))
         except (SvixError, PayloadError) as exc:
@@ -188,13 +199,7 @@ def create_app(services: Services) -> FastAPI:
     async def git_webhook(request: Request, services: ServicesDep) -> JSONResponse:
         hooks = services.settings.webhooks
         secret = read_secret(hooks.git_secret, hooks.git_secret_file)
-        if not secret:
-            raise Problem(404, "the git webhook is not configured")
-        body = await read_body(request)
-        try:
-            delivery = verify_git_webhook(secret, request.headers, body, hooks.tolerance)
-        except SignatureError as exc:
-            raise Problem(401, str(exc)) from None
+        _body, delivery = await signed_body(request, "git", secret, verify_git_webhook)
         if delivery is not None:
             fresh = await asyncio.to_thread(services.journal.remember_delivery, delivery)
             if not fresh:
