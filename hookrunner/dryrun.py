@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from hookrunner.config import Settings
+from hookrunner.config import RepoSettings, Settings
 from hookrunner.repo import GitError, HookIndex, Repository, Snapshot, build_index
 from hookrunner.repo.gitcli import GitCli
 
@@ -21,8 +21,9 @@ class SourceError(Exception):
     """The ``--repo`` given cannot be used."""
 
 
-def _working_tree_commit(directory: Path, settings: Settings) -> str:
-    git = GitCli(settings.repo, directory)
+def _working_tree_commit(directory: Path) -> str:
+    # Local calls need no credentials, and none must be written into the author's tree.
+    git = GitCli(RepoSettings(), directory)
     try:
         head = git.run("rev-parse", "HEAD", cwd=directory).strip()
         dirty = git.run("status", "--porcelain", cwd=directory).strip()
@@ -39,7 +40,7 @@ def open_source(repo: str, settings: Settings) -> Iterator[HookIndex]:
         root = directory / settings.repo.subdir if settings.repo.subdir else directory
         if not root.is_dir():
             raise SourceError(f"{root}: repo.subdir does not exist")
-        commit = _working_tree_commit(directory, settings)
+        commit = _working_tree_commit(directory)
         yield build_index(Snapshot(commit, root.resolve()))
         return
     if "://" not in repo and ":" not in repo:

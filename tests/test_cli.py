@@ -90,3 +90,16 @@ def test_validate_reports_syntax_errors_and_bad_slugs(tmp_path: Path) -> None:
 def test_validate_passes_a_good_repo(work_repo: WorkRepo) -> None:
     result = run("validate", str(work_repo.work))
     assert result.returncode == 0, result.stderr
+
+
+def test_dry_run_writes_no_credentials_into_the_authors_tree(work_repo: WorkRepo) -> None:
+    config = work_repo.work.parent / "with-secrets.toml"
+    config.write_text(
+        '[repo]\nusername = "bot"\npassword = "t0ken"\n'
+        'ssh_key = "-----BEGIN OPENSSH PRIVATE KEY-----\\nabc\\n"\n'
+    )
+    result = run("dry-run", "session-open", "--repo", str(work_repo.work), "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    written = {p.name for p in work_repo.work.rglob("*") if ".git" not in p.parts}
+    assert written == {"hoop-hooks", "session-open.runbook.py"}
+    assert not (work_repo.work / "askpass.sh").exists()

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -38,6 +38,8 @@ from hookrunner.server.signatures import (
     verify_git_webhook,
     verify_standard_webhook,
 )
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -116,7 +118,8 @@ def parse_json(body: bytes) -> Any:
         raise Problem(400, f"body is not valid JSON: {exc}") from None
 
 
-def _accept(services: Services, submit: Callable[[], Accepted]) -> Accepted:
+def _accept(services: Services, submit: Callable[[], T]) -> T:
+    """Run an intake write, or refuse it while stopping or while the journal cannot write."""
     if not services.accepting():
         raise Problem(503, "the daemon is shutting down", {"Retry-After": "5"})
     try:
@@ -234,9 +237,9 @@ def create_app(services: Services) -> FastAPI:
         run_id: str, services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
     ) -> JSONResponse:
         accepted = await asyncio.to_thread(
-            _accept, services, lambda: services.dispatcher.replay(run_id) or Accepted("", [], False)
+            _accept, services, lambda: services.dispatcher.replay(run_id)
         )
-        if not accepted.event_id:
+        if accepted is None:
             raise Problem(404, f"no run {run_id!r}")
         return await _answer(services, accepted, wait=False)
 
