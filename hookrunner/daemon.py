@@ -24,11 +24,14 @@ import uvicorn
 from hookrunner import systemd
 from hookrunner.config import ConfigError, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
+from hookrunner.flows.engine import Engine
+from hookrunner.flows.timers import TimerLoop
 from hookrunner.journal import open_journal
 from hookrunner.logs import configure_logging
 from hookrunner.repo import Repository
-from hookrunner.server.app import Services, create_app
+from hookrunner.server.app import create_app
 from hookrunner.server.auth import TokenTable
+from hookrunner.server.deps import Services
 
 log = structlog.get_logger("hookrunner.daemon")
 
@@ -95,11 +98,14 @@ class Daemon:
         try:
             repository = Repository(settings.repo, settings.state.dir)
             dispatcher = Dispatcher(journal, repository, settings)
+            engine = Engine(journal, repository, settings)
+            timers = TimerLoop(journal, engine)
             self.services = Services(
                 settings=settings,
                 journal=journal,
                 dispatcher=dispatcher,
                 repository=repository,
+                engine=engine,
                 tokens=TokenTable.load(settings.server.tokens_file),
                 accepting=lambda: self.accepting,
             )
@@ -118,14 +124,15 @@ class Daemon:
             background = [
                 asyncio.create_task(self._announce_ready()),
                 asyncio.create_task(self._watchdog()),
+                asyncio.create_task(timers.run(), name="timers"),
             ]
             log.info("daemon_start", listen=settings.server.listen, state=str(settings.state.dir))
             await self.server.serve(sockets=sockets)
             systemd.notify("STOPPING=1", "STATUS=draining running hooks")
             grace = settings.executor.timeout + settings.executor.kill_grace
-            await dispatcher.stop(grace)
             for task in background:
                 task.cancel()
+            await asyncio.gather(dispatcher.stop(grace), timers.stop(grace))
             log.info("daemon_stop")
             return 0
         finally:
@@ -156,6 +163,7 @@ class Daemon:
         services.settings = settings
         services.tokens = tokens
         services.dispatcher.settings = settings
+        services.engine.settings = settings
         services.repository.reconfigure(settings.repo)
         services.repository.request_refresh()
         log.info("reloaded")

@@ -63,9 +63,10 @@ class PayloadError(ValueError):
     """The body is not a valid session event; the message says which field."""
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError, whole: str = "body") -> str:
+    """The first problem as ``key: message``; ``whole`` names a problem of the whole."""
     error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "body"
+    where = ".".join(str(part) for part in error["loc"]) or whole
     return f"{where}: {error['msg']}"
 
 
@@ -86,7 +87,7 @@ def parse_session_event(kind: SessionKind, body: Any) -> SessionEvent:
     try:
         return SessionEvent.model_validate({"kind": kind, "sid": sid, section: fields})
     except ValidationError as exc:
-        raise PayloadError(_first_error(exc)) from None
+        raise PayloadError(first_error(exc)) from None
 
 
 def build_payload(

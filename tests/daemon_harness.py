@@ -29,6 +29,11 @@ token = "read-token"
 scopes = ["read"]
 
 [[token]]
+name = "portal"
+token = "flows-token"
+scopes = ["flows", "read"]
+
+[[token]]
 name = "operator"
 token = "admin-token"
 scopes = ["admin", "read", "events"]

@@ -4,11 +4,17 @@ from pathlib import Path
 
 from hookrunner.journal.records import (
     FINAL_STATES,
+    REQUEST_STATES,
     RUN_STATES,
+    TIMER_KINDS,
     Accepted,
     EventRecord,
+    HistoryEntry,
     JournalError,
+    RequestRecord,
     RunRecord,
+    TimerRecord,
+    Transition,
 )
 from hookrunner.journal.sqlite import SqliteJournal
 
@@ -22,11 +28,17 @@ def open_journal(state_dir: Path) -> Journal:
 
 __all__ = [
     "FINAL_STATES",
+    "REQUEST_STATES",
     "RUN_STATES",
+    "TIMER_KINDS",
     "Accepted",
     "EventRecord",
+    "HistoryEntry",
     "Journal",
     "JournalError",
+    "RequestRecord",
     "RunRecord",
+    "TimerRecord",
+    "Transition",
     "open_journal",
 ]

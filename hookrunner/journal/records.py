@@ -58,3 +58,71 @@ class RunRecord(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         return self._asdict()
+
+
+# Access-request states (DESIGN §7); transitions only move forward.
+REQUEST_STATES = (
+    "pending", "approved", "escalated", "deescalated", "denied", "expired", "revoked",
+)  # fmt: skip
+TIMER_KINDS = ("expire", "escalate", "deescalate", "revoke")
+
+
+class HistoryEntry(NamedTuple):
+    """One audited step of a request: a transition, a refusal or an error."""
+
+    event: str
+    actor: str | None
+    at: float
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        actor = {"email": self.actor} if self.actor else None
+        return {"event": self.event, "actor": actor, "at": self.at, "message": self.message}
+
+
+class RequestRecord(NamedTuple):
+    request_id: str
+    flow: str
+    state: str
+    requester: str
+    fields: dict[str, Any]
+    duration_s: float
+    created_at: float
+    escalated_at: float | None = None
+    expires_at: float | None = None
+    error: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.request_id,
+            "flow": self.flow,
+            "state": self.state,
+            "requester": {"email": self.requester},
+            "fields": self.fields,
+            "duration_s": self.duration_s,
+            "created_at": self.created_at,
+            "escalated_at": self.escalated_at,
+            "expires_at": self.expires_at,
+            "error": self.error,
+            "history": [entry.to_dict() for entry in self.history],
+        }
+
+
+class TimerRecord(NamedTuple):
+    timer_id: int
+    request_id: str
+    kind: str
+    due_at: float
+    attempt: int
+
+
+class Transition(NamedTuple):
+    """A compare-and-swap of a request's state, with what changes alongside it."""
+
+    from_states: tuple[str, ...]
+    to_state: str
+    entry: HistoryEntry
+    updates: dict[str, Any] = {}
+    cancel_timers: tuple[str, ...] = ()
+    add_timers: tuple[tuple[str, float], ...] = ()

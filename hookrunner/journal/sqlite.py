@@ -7,17 +7,27 @@ serialises writers anyway, and the calls are short.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from hookrunner.execution import RunResult
-from hookrunner.journal.records import Accepted, EventRecord, JournalError, RunRecord
+from hookrunner.journal.records import (
+    Accepted,
+    EventRecord,
+    HistoryEntry,
+    JournalError,
+    RequestRecord,
+    RunRecord,
+    TimerRecord,
+    Transition,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -53,12 +63,61 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        flow TEXT NOT NULL,
+        state TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        duration_s REAL NOT NULL,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        escalated_at REAL,
+        expires_at REAL
+    );
+    CREATE INDEX requests_state ON requests(state, created_at);
+    CREATE TABLE request_history (
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        event TEXT NOT NULL,
+        actor TEXT,
+        at REAL NOT NULL,
+        message TEXT
+    );
+    CREATE INDEX request_history_request ON request_history(request_id);
+    CREATE TABLE timers (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        kind TEXT NOT NULL,
+        due_at REAL NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        done_at REAL
+    );
+    CREATE INDEX timers_due ON timers(done_at, due_at);
+    """,
 )
+
+_REQUEST_COLUMNS = (
+    "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at, expires_at"
+)
+# Columns a transition may set besides the state.
+_REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at"})
 
 _RUN_COLUMNS = (
     "id, event_id, hook, status, outcome, attempt, next_at, commit_sha, exit_code, stdout,"
     " stderr, truncated, started_at, duration_s, created_at, updated_at"
 )
+_RUN_INSERT = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+
+
+def _finished_run_row(result: RunResult, now: float) -> tuple[Any, ...]:
+    status = "succeeded" if result.status == "succeeded" else "failed"
+    return (
+        result.run_id, result.event_id, result.hook, status, result.status, result.attempt,
+        now, result.commit, result.exit_code, result.stdout, result.stderr,
+        int(result.truncated), result.started_at, result.duration_s, now, now,
+    )  # fmt: skip
 
 
 def _run(row: sqlite3.Row) -> RunRecord:
@@ -104,13 +163,13 @@ class SqliteJournal:
         with self._lock:
             self._db.close()
 
-    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
-        """One transaction; a full disk or I/O error surfaces as :class:`JournalError`."""
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (caller holds the lock); disk full → :class:`JournalError`."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for sql, params in statements:
-                    self._db.execute(sql, params)
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -118,6 +177,11 @@ class SqliteJournal:
                 raise
         except sqlite3.OperationalError as exc:
             raise JournalError(str(exc)) from exc
+
+    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._transaction() as db:
+            for sql, params in statements:
+                db.execute(sql, params)
 
     def accept(
         self, kind: str, body: dict[str, Any], hooks: list[str], dedup_key: str | None = None
@@ -175,19 +239,13 @@ class SqliteJournal:
     def claim_due(self, now: float | None = None) -> RunRecord | None:
         """Move the oldest due queued run to ``running`` and count the attempt."""
         now = time.time() if now is None else now
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    f"UPDATE runs SET status = 'running', attempt = attempt + 1, updated_at = ?"
-                    f" WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND next_at <= ?"
-                    f" ORDER BY next_at LIMIT 1) RETURNING {_RUN_COLUMNS}",
-                    (now, now),
-                ).fetchone()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, self._transaction() as db:
+            row = db.execute(
+                f"UPDATE runs SET status = 'running', attempt = attempt + 1, updated_at = ?"
+                f" WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND next_at <= ?"
+                f" ORDER BY next_at LIMIT 1) RETURNING {_RUN_COLUMNS}",
+                (now, now),
+            ).fetchone()
         return _run(row) if row else None
 
     def finish(self, result: RunResult, status: str, next_at: float | None = None) -> None:
@@ -273,3 +331,226 @@ class SqliteJournal:
         with self._lock:
             rows = self._db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
         return {row[0]: row[1] for row in rows}
+
+    # Flow runs: hook processes of the flow engine, recorded once they have finished.
+
+    def record_finished_runs(
+        self, kind: str, body: dict[str, Any], results: list[RunResult]
+    ) -> None:
+        """An event and the runs it already finished, so ``runs`` lists flow hooks too."""
+        if not results:
+            return
+        now = time.time()
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (
+                "INSERT OR IGNORE INTO events (id, kind, body, created_at) VALUES (?, ?, ?, ?)",
+                (results[0].event_id, kind, json.dumps(body), now),
+            )
+        ]
+        statements += [(_RUN_INSERT, _finished_run_row(result, now)) for result in results]
+        with self._lock:
+            self._write(statements)
+
+    # Access requests, their history and their timers.
+
+    @staticmethod
+    def _history_insert(request_id: str, entry: HistoryEntry) -> tuple[str, tuple[Any, ...]]:
+        return (
+            "INSERT INTO request_history (request_id, event, actor, at, message)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (request_id, entry.event, entry.actor, entry.at, entry.message),
+        )
+
+    @staticmethod
+    def _timer_insert(request_id: str, kind: str, due_at: float) -> tuple[str, tuple[Any, ...]]:
+        return (
+            "INSERT INTO timers (request_id, kind, due_at) VALUES (?, ?, ?)",
+            (request_id, kind, due_at),
+        )
+
+    def create_request(
+        self, request: RequestRecord, entry: HistoryEntry, timers: tuple[tuple[str, float], ...]
+    ) -> None:
+        with self._lock:
+            self._write(
+                [
+                    (
+                        f"INSERT INTO requests ({_REQUEST_COLUMNS}, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            request.request_id,
+                            request.flow,
+                            request.state,
+                            request.requester,
+                            json.dumps(request.fields),
+                            request.duration_s,
+                            request.error,
+                            request.created_at,
+                            request.escalated_at,
+                            request.expires_at,
+                            request.created_at,
+                        ),
+                    ),
+                    self._history_insert(request.request_id, entry),
+                    *(self._timer_insert(request.request_id, k, due) for k, due in timers),
+                ]
+            )
+
+    def transition(self, request_id: str, change: Transition) -> bool:
+        """Compare-and-swap the state; ``False`` (and nothing written) if it had moved on."""
+        columns = sorted(change.updates)
+        if not _REQUEST_UPDATABLE.issuperset(columns):
+            raise ValueError(f"cannot update {columns}")
+        assignments = "".join(f", {column} = ?" for column in columns)
+        states = ", ".join("?" for _ in change.from_states)
+        with self._lock, self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE requests SET state = ?, updated_at = ?{assignments}"
+                f" WHERE id = ? AND state IN ({states})",
+                (
+                    change.to_state,
+                    change.entry.at,
+                    *(change.updates[c] for c in columns),
+                    request_id,
+                    *change.from_states,
+                ),
+            )
+            if cursor.rowcount != 1:
+                return False
+            timers = self._timer_changes(
+                request_id, change.cancel_timers, change.add_timers, change.entry.at
+            )
+            for sql, params in timers:
+                db.execute(sql, params)
+            db.execute(*self._history_insert(request_id, change.entry))
+        return True
+
+    def _timer_changes(
+        self,
+        request_id: str,
+        cancel: tuple[str, ...],
+        add: tuple[tuple[str, float], ...],
+        now: float,
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        """Statements that close the pending timers of kinds ``cancel``, then add ``add``."""
+        statements = []
+        if cancel:
+            kinds = ", ".join("?" for _ in cancel)
+            statements.append(
+                (
+                    "UPDATE timers SET done_at = ? WHERE request_id = ? AND done_at IS NULL"
+                    f" AND kind IN ({kinds})",
+                    (now, request_id, *cancel),
+                )
+            )
+        return statements + [self._timer_insert(request_id, k, due) for k, due in add]
+
+    def note(self, request_id: str, entry: HistoryEntry, error: str | None = None) -> None:
+        """Audit a step that changed no state (a refusal, a failure); ``error`` is shown."""
+        statements = [self._history_insert(request_id, entry)]
+        if error is not None:
+            statements.append(
+                ("UPDATE requests SET error = ?, updated_at = ? WHERE id = ?",
+                 (error, entry.at, request_id))
+            )  # fmt: skip
+        with self._lock:
+            self._write(statements)
+
+    def request(self, request_id: str) -> RequestRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
+            history = self._db.execute(
+                "SELECT event, actor, at, message FROM request_history WHERE request_id = ?"
+                " ORDER BY rowid",
+                (request_id,),
+            ).fetchall()
+        if row is None:
+            return None
+        return _request(row, tuple(HistoryEntry(*entry) for entry in history))
+
+    def requests(
+        self, state: str | None = None, flow: str | None = None, limit: int = 100
+    ) -> list[RequestRecord]:
+        """Newest first, without history."""
+        clauses, params = [], []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state)
+        if flow is not None:
+            clauses.append("flow = ?")
+            params.append(flow)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_REQUEST_COLUMNS} FROM requests {where}"
+                " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [_request(row, ()) for row in rows]
+
+    def due_timers(self, now: float) -> list[TimerRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, request_id, kind, due_at, attempt FROM timers"
+                " WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at",
+                (now,),
+            ).fetchall()
+        return [TimerRecord(*row) for row in rows]
+
+    def next_timer_at(self, excluding: Iterable[int] = ()) -> float | None:
+        """When the next pending timer falls due, leaving out ``excluding`` (in flight)."""
+        skipped = list(excluding)
+        marks = ", ".join("?" for _ in skipped)
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT MIN(due_at) FROM timers WHERE done_at IS NULL AND id NOT IN ({marks})",
+                skipped,
+            ).fetchone()
+        return row[0] if row else None
+
+    def timer_pending(self, timer_id: int) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM timers WHERE id = ? AND done_at IS NULL", (timer_id,)
+            ).fetchone()
+        return row is not None
+
+    def finish_timers(self, request_id: str, kinds: tuple[str, ...]) -> None:
+        with self._lock:
+            self._write(self._timer_changes(request_id, kinds, (), time.time()))
+
+    def retry_timer(self, request_id: str, kind: str, due_at: float) -> int:
+        """Push the pending ``kind`` timer of a request to ``due_at`` (creating it if
+        needed); returns how many times it has been retried."""
+        with self._lock, self._transaction() as db:
+            row = db.execute(
+                "UPDATE timers SET due_at = ?, attempt = attempt + 1 WHERE id = (SELECT id FROM"
+                " timers WHERE request_id = ? AND kind = ? AND done_at IS NULL LIMIT 1)"
+                " RETURNING attempt",
+                (due_at, request_id, kind),
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            db.execute(
+                "INSERT INTO timers (request_id, kind, due_at, attempt) VALUES (?, ?, ?, 1)",
+                (request_id, kind, due_at),
+            )
+            return 1
+
+
+def _request(row: sqlite3.Row, history: tuple[HistoryEntry, ...]) -> RequestRecord:
+    return RequestRecord(
+        request_id=row["id"],
+        flow=row["flow"],
+        state=row["state"],
+        requester=row["requester"],
+        fields=json.loads(row["fields"]),
+        duration_s=row["duration_s"],
+        created_at=row["created_at"],
+        escalated_at=row["escalated_at"],
+        expires_at=row["expires_at"],
+        error=row["error"],
+        history=history,
+    )

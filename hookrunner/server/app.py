@@ -7,20 +7,17 @@ they never run a hook or a git command themselves.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookrunner import __version__
-from hookrunner.config import Settings, read_secret
-from hookrunner.dispatch import Dispatcher
-from hookrunner.journal import RUN_STATES, Accepted, Journal, JournalError
+from hookrunner.config import read_secret
+from hookrunner.journal import RUN_STATES, Accepted
 from hookrunner.payloads import (
     PayloadError,
     SessionClose,
@@ -30,69 +27,23 @@ from hookrunner.payloads import (
     parse_session_event,
     session_event_from_hoop_webhook,
 )
-from hookrunner.repo import Repository
-from hookrunner.server.auth import Caller, TokenTable
+from hookrunner.server import flows_api
+from hookrunner.server.auth import Caller
+from hookrunner.server.deps import (
+    Services,
+    ServicesDep,
+    accept,
+    parse_json,
+    read_body,
+    require,
+    services_of,
+)
 from hookrunner.server.problems import Problem, install_problem_handlers
 from hookrunner.server.signatures import (
     SignatureError,
     verify_git_webhook,
     verify_standard_webhook,
 )
-
-T = TypeVar("T")
-
-
-@dataclass
-class Services:
-    """What the API needs from the daemon; swapped whole on reload."""
-
-    settings: Settings
-    journal: Journal
-    dispatcher: Dispatcher
-    repository: Repository
-    tokens: TokenTable
-    accepting: Callable[[], bool]
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(_services)]
-
-
-def require(scope: str) -> Callable[[Request], Caller]:
-    def check(request: Request) -> Caller:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        challenge = {"WWW-Authenticate": 'Bearer realm="hookrunner"'}
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(401, "a bearer token is required", challenge)
-        caller = _services(request).tokens.identify(token.strip())
-        if caller is None:
-            raise Problem(401, "unknown token", challenge)
-        if scope not in caller.scopes:
-            raise Problem(403, f"token {caller.name!r} lacks the {scope!r} scope")
-        return caller
-
-    return check
-
-
-async def read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it passes ``server.max_body_bytes``."""
-    cap = _services(request).settings.server.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise Problem(413, f"body exceeds {cap} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise Problem(413, f"body exceeds {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
 
 Verifier = Callable[[str, Mapping[str, str], bytes, float], str | None]
 
@@ -104,28 +55,11 @@ async def signed_body(
     if not secret:
         raise Problem(404, f"the {name} webhook is not configured")
     body = await read_body(request)
-    tolerance = _services(request).settings.webhooks.tolerance
+    tolerance = services_of(request).settings.webhooks.tolerance
     try:
         return body, verify(secret, request.headers, body, tolerance)
     except SignatureError as exc:
         raise Problem(401, str(exc)) from None
-
-
-def parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Problem(400, f"body is not valid JSON: {exc}") from None
-
-
-def _accept(services: Services, submit: Callable[[], T]) -> T:
-    """Run an intake write, or refuse it while stopping or while the journal cannot write."""
-    if not services.accepting():
-        raise Problem(503, "the daemon is shutting down", {"Retry-After": "5"})
-    try:
-        return submit()
-    except JournalError as exc:
-        raise Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"}) from exc
 
 
 async def _answer(services: Services, accepted: Accepted, wait: bool) -> JSONResponse:
@@ -153,6 +87,7 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="hookrunner", version=__version__, docs_url=None, redoc_url=None)
     app.state.services = services
     install_problem_handlers(app)
+    app.include_router(flows_api.router)
 
     def session_endpoint(kind: SessionKind, model: type[SessionOpen] | type[SessionClose]) -> None:
         @app.post(
@@ -176,7 +111,7 @@ def create_app(services: Services) -> FastAPI:
             key = request.headers.get("idempotency-key")
             dedup = f"idem:{kind}:{key}" if key else None
             accepted = await asyncio.to_thread(
-                _accept, services, lambda: services.dispatcher.submit(event, dedup)
+                accept, services, lambda: services.dispatcher.submit(event, dedup)
             )
             return await _answer(services, accepted, wait)
 
@@ -194,7 +129,7 @@ def create_app(services: Services) -> FastAPI:
             raise Problem(422, str(exc)) from None
         dedup = f"webhook:{message_id}"
         accepted = await asyncio.to_thread(
-            _accept, services, lambda: services.dispatcher.submit(event, dedup)
+            accept, services, lambda: services.dispatcher.submit(event, dedup)
         )
         return await _answer(services, accepted, wait=False)
 
@@ -237,7 +172,7 @@ def create_app(services: Services) -> FastAPI:
         run_id: str, services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
     ) -> JSONResponse:
         accepted = await asyncio.to_thread(
-            _accept, services, lambda: services.dispatcher.replay(run_id)
+            accept, services, lambda: services.dispatcher.replay(run_id)
         )
         if accepted is None:
             raise Problem(404, f"no run {run_id!r}")

@@ -1,0 +1,1 @@
+"""Approval flows: the flow definitions, the harness protocol, the engine and its timers."""

@@ -1,0 +1,160 @@
+"""The flow and request endpoints of DESIGN §8.
+
+The ``user`` in a body is who acts. The API trusts the caller to assert it, so the
+``flows`` scope belongs only to the front end (chat bot, portal) that authenticated
+that person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import ValidationError as PydanticValidationError
+
+from hookrunner.flows.definition import FlowError, parse_duration
+from hookrunner.flows.engine import NoSnapshot, Refused, WrongState
+from hookrunner.flows.runner import EventTooLarge
+from hookrunner.journal import REQUEST_STATES, JournalError
+from hookrunner.payloads import first_error
+from hookrunner.server.auth import Caller
+from hookrunner.server.deps import (
+    ServicesDep,
+    parse_json,
+    read_body,
+    refuse_while_stopping,
+    require,
+)
+from hookrunner.server.problems import Problem
+
+T = TypeVar("T")
+FieldValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+EMAIL = r"^[^@\s]+@[^@\s]+$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class UserRef(_Body):
+    email: StrictStr = Field(pattern=EMAIL, max_length=254)
+
+
+class PromptBody(_Body):
+    user: UserRef
+    fields: dict[Annotated[str, Field(max_length=128)], FieldValue] = Field(
+        default={}, max_length=64
+    )
+
+
+class RequestBody(PromptBody):
+    duration: StrictInt | StrictFloat | StrictStr | None = None
+
+
+class DecisionBody(_Body):
+    user: UserRef
+    reason: StrictStr | None = Field(default=None, max_length=4096)
+
+
+B = TypeVar("B", bound=_Body)
+
+
+async def _body(request: Request, model: type[B]) -> B:
+    try:
+        return model.model_validate(parse_json(await read_body(request)))
+    except PydanticValidationError as exc:
+        raise Problem(422, first_error(exc)) from None
+
+
+async def _engine_call(action: Callable[[], Awaitable[T]]) -> T:
+    """Run an engine action, turning its refusals into problems."""
+    try:
+        return await action()
+    except Refused as exc:
+        raise Problem(403, str(exc)) from None
+    except WrongState as exc:
+        raise Problem(409, str(exc)) from None
+    except LookupError as exc:
+        raise Problem(404, str(exc.args[0]) if exc.args else "not found") from None
+    except (FlowError, EventTooLarge) as exc:
+        raise Problem(422, str(exc)) from None
+    except NoSnapshot as exc:
+        raise Problem(503, str(exc), {"Retry-After": "5"}) from None
+    except JournalError as exc:
+        raise Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"}) from exc
+
+
+router = APIRouter()
+FlowsCaller = Annotated[Caller, Depends(require("flows"))]
+ReadCaller = Annotated[Caller, Depends(require("read"))]
+
+
+@router.post("/v1/flows/{slug}/prompt", summary="May this user open a request?")
+async def prompt(
+    slug: str, request: Request, services: ServicesDep, _caller: FlowsCaller
+) -> JSONResponse:
+    body = await _body(request, PromptBody)
+    refuse_while_stopping(services)
+    await _engine_call(lambda: services.engine.prompt(slug, body.user.email, body.fields))
+    return JSONResponse({"flow": slug, "allowed": True})
+
+
+@router.post("/v1/flows/{slug}/requests", status_code=201, summary="Open an access request")
+async def open_request(
+    slug: str, request: Request, services: ServicesDep, _caller: FlowsCaller
+) -> JSONResponse:
+    body = await _body(request, RequestBody)
+    try:
+        duration = None if body.duration is None else parse_duration(body.duration)
+    except ValueError as exc:
+        raise Problem(422, f"duration: {exc}") from None
+    refuse_while_stopping(services)
+    record = await _engine_call(
+        lambda: services.engine.request(slug, body.user.email, body.fields, duration)
+    )
+    return JSONResponse(record.to_dict(), status_code=201)
+
+
+def _decision(event: Literal["approve", "deny", "revoke"]) -> None:
+    @router.post(f"/v1/requests/{{request_id}}/{event}", summary=f"{event.capitalize()} a request")
+    async def decide(
+        request_id: str, request: Request, services: ServicesDep, _caller: FlowsCaller
+    ) -> JSONResponse:
+        body = await _body(request, DecisionBody)
+        refuse_while_stopping(services)
+        record = await _engine_call(
+            lambda: services.engine.act(request_id, event, body.user.email, body.reason)
+        )
+        # A revoke whose deescalation failed is retried in the background: not done yet.
+        unfinished = event == "revoke" and record.state != "revoked"
+        return JSONResponse(record.to_dict(), status_code=202 if unfinished else 200)
+
+
+for _event in ("approve", "deny", "revoke"):
+    _decision(_event)
+
+
+@router.get("/v1/requests/{request_id}", summary="One request with its history")
+async def show_request(request_id: str, services: ServicesDep, _caller: ReadCaller) -> JSONResponse:
+    record = await asyncio.to_thread(services.journal.request, request_id)
+    if record is None:
+        raise Problem(404, f"no request {request_id!r}")
+    return JSONResponse(record.to_dict())
+
+
+@router.get("/v1/requests", summary="Requests, newest first")
+async def list_requests(
+    services: ServicesDep,
+    _caller: ReadCaller,
+    state: str | None = None,
+    flow: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    if state is not None and state not in REQUEST_STATES:
+        raise Problem(422, f"state: must be one of {', '.join(REQUEST_STATES)}")
+    records = await asyncio.to_thread(services.journal.requests, state, flow, limit)
+    return JSONResponse({"requests": [record.to_dict() for record in records]})
