@@ -8,17 +8,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import textwrap
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from hookrunner import __version__
 from hookrunner.config import ConfigError, Settings, load_settings
 from hookrunner.execution import RunResult
-from hookrunner.journal.records import RUN_STATES
+from hookrunner.journal.records import REQUEST_STATES, RUN_STATES
 from hookrunner.logs import configure_logging
 from hookrunner.payloads import (
     SESSION_KINDS,
@@ -28,8 +29,12 @@ from hookrunner.payloads import (
     event_id,
     parse_session_event,
 )
+from hookrunner.sdk import HOOK_EVENTS
 from hookrunner.server.auth import SCOPES
 from hookrunner.session_hooks import run_session_hook
+
+if TYPE_CHECKING:
+    from hookrunner.dryrun import FlowPreview
 
 EXIT_OK, EXIT_HOOK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
@@ -183,6 +188,93 @@ def _session_dry_run(kind: SessionKind) -> click.Command:
 
 for _kind in SESSION_KINDS:
     dry_run.add_command(_session_dry_run(_kind))
+
+
+def _parse_fields(
+    _context: click.Context, _parameter: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    fields = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE")
+        fields[key] = value
+    return fields
+
+
+def field_option(function: F) -> F:
+    return click.option(
+        "--field", "fields", multiple=True, callback=_parse_fields, help="KEY=VALUE, repeatable."
+    )(function)
+
+
+@dry_run.command("flow")
+@click.argument("slug")
+@click.argument("event", type=click.Choice([*HOOK_EVENTS, "revoke"]))
+@click.option("--repo", default=".", show_default=True, help="Runbooks DIR or git URL.")
+@click.option("--user", "user", default="dry-run@example.com", show_default=True)
+@field_option
+@click.option("--json", "as_json", is_flag=True, help="Print the request and runs as JSON.")
+@config_option
+def dry_run_flow(
+    slug: str,
+    event: str,
+    repo: str,
+    user: str,
+    fields: dict[str, str],
+    as_json: bool,
+    config_file: str | None,
+) -> None:
+    """Run one flow event through the engine locally: hooks run, nothing is kept.
+
+    approve and deny act on a pending request by requester@example.com; escalate,
+    deescalate and revoke on one already in the state they start from. Runbooks run only
+    when EVENT is escalate, deescalate or revoke.
+    """
+    from hookrunner.dryrun import SourceError, open_source, preview_flow
+    from hookrunner.flows.definition import FlowError
+
+    settings = settings_from(config_file, only=("executor", "repo"))
+    configure_logging("console", "warning")
+    try:
+        with open_source(repo, settings) as index:
+            preview = asyncio.run(preview_flow(index, settings, slug, event, user, fields))
+    except SourceError as exc:
+        fail(f"--repo: {exc}")
+    except (LookupError, FlowError) as exc:
+        fail(str(exc.args[0]) if exc.args else str(exc))
+    failed = any(run.status != "succeeded" for run in preview.runs)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "request": preview.request.to_dict() if preview.request else None,
+                    "refusal": preview.refusal,
+                    "runs": [run.to_dict() for run in preview.runs],
+                }
+            )
+        )
+    else:
+        _print_preview(preview)
+    sys.exit(EXIT_HOOK_FAILED if failed else EXIT_OK)
+
+
+def _print_preview(preview: FlowPreview) -> None:
+    for run in preview.runs:
+        click.echo(f"{run.hook}: {run.outcome} (exit {run.exit_code}, {run.duration_s:.3f}s)")
+        for stream in (run.stdout, run.stderr):
+            if stream:
+                click.echo(textwrap.indent(stream.rstrip("\n"), "  | "))
+    if preview.refusal:
+        click.echo(f"=> refused: {preview.refusal}")
+    if preview.request is not None:
+        request = preview.request
+        click.echo(f"=> request {request.request_id} is {request.state}")
+        for entry in request.history:
+            message = f" ({entry.message})" if entry.message else ""
+            click.echo(f"   {entry.event} by {entry.actor or 'the timer'}{message}")
+        if request.error:
+            click.echo(f"=> error: {request.error}")
 
 
 @main.command()
@@ -356,3 +448,128 @@ def token_new(name: str, scopes: tuple[str, ...], config_file: str | None) -> No
     secret, entry = new_token(name, list(scopes))
     click.echo(secret)
     click.echo(entry, err=True, nl=False)
+
+
+@main.group()
+def flow() -> None:
+    """Open, decide and inspect access requests on the running daemon."""
+
+
+def _request_line(request: dict[str, Any]) -> str:
+    return (
+        f"{request['id']}  {request['state']:<11} {request['flow']:<16}"
+        f" {request['requester']['email']}"
+    )
+
+
+def _print_request(request: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(request))
+        return
+    click.echo(_request_line(request))
+    for entry in request.get("history", []):
+        actor = (entry["actor"] or {}).get("email", "the timer")
+        message = f" ({entry['message']})" if entry["message"] else ""
+        click.echo(f"  {entry['event']} by {actor}{message}")
+    if request.get("error"):
+        click.echo(f"  error: {request['error']}")
+
+
+def user_option(function: F) -> F:
+    return click.option("--user", "user", required=True, help="E-mail of who acts.")(function)
+
+
+@flow.command("prompt")
+@click.argument("slug")
+@user_option
+@field_option
+@client_options
+def flow_prompt(
+    slug: str, user: str, fields: dict[str, str], config_file: str | None, token_file: str | None
+) -> None:
+    """Ask whether USER may open a request on flow SLUG."""
+    body = {"user": {"email": user}, "fields": fields}
+    echo_json(call_daemon(config_file, token_file, "POST", f"/v1/flows/{slug}/prompt", json=body))
+
+
+@flow.command("request")
+@click.argument("slug")
+@user_option
+@field_option
+@click.option("--duration", help="Seconds, or 30m / 1h; capped by the flow's max_duration.")
+@click.option("--json", "as_json", is_flag=True)
+@client_options
+def flow_request(
+    slug: str,
+    user: str,
+    fields: dict[str, str],
+    duration: str | None,
+    as_json: bool,
+    config_file: str | None,
+    token_file: str | None,
+) -> None:
+    """Open an access request on flow SLUG."""
+    body: dict[str, Any] = {"user": {"email": user}, "fields": fields}
+    if duration is not None:
+        body["duration"] = int(duration) if duration.isdigit() else duration
+    path = f"/v1/flows/{slug}/requests"
+    _print_request(call_daemon(config_file, token_file, "POST", path, json=body), as_json)
+
+
+def _decision_command(event: str) -> click.Command:
+    @click.command(event, help=f"{event.capitalize()} request ID as USER.")
+    @click.argument("request_id")
+    @user_option
+    @click.option("--reason", help="Recorded in the history; hooks see it as a field.")
+    @click.option("--json", "as_json", is_flag=True)
+    @client_options
+    def command(
+        request_id: str,
+        user: str,
+        reason: str | None,
+        as_json: bool,
+        config_file: str | None,
+        token_file: str | None,
+    ) -> None:
+        body: dict[str, Any] = {"user": {"email": user}}
+        if reason is not None:
+            body["reason"] = reason
+        path = f"/v1/requests/{request_id}/{event}"
+        _print_request(call_daemon(config_file, token_file, "POST", path, json=body), as_json)
+
+    return command
+
+
+for _event in ("approve", "deny", "revoke"):
+    flow.add_command(_decision_command(_event))
+
+
+@flow.command("list")
+@click.option("--state", type=click.Choice(REQUEST_STATES))
+@click.option("--flow", "slug", help="Only requests of this flow.")
+@click.option("--json", "as_json", is_flag=True)
+@client_options
+def flow_list(
+    state: str | None,
+    slug: str | None,
+    as_json: bool,
+    config_file: str | None,
+    token_file: str | None,
+) -> None:
+    """List requests, newest first."""
+    params = {k: v for k, v in (("state", state), ("flow", slug)) if v}
+    answer = call_daemon(config_file, token_file, "GET", "/v1/requests", params=params)
+    for request in answer["requests"]:
+        click.echo(json.dumps(request) if as_json else _request_line(request))
+
+
+@flow.command("show")
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True)
+@client_options
+def flow_show(
+    request_id: str, as_json: bool, config_file: str | None, token_file: str | None
+) -> None:
+    """Show one request with its history."""
+    path = f"/v1/requests/{request_id}"
+    _print_request(call_daemon(config_file, token_file, "GET", path), as_json)

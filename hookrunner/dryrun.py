@@ -1,4 +1,7 @@
-"""``dry-run``: the daemon's payload and executor code on a local tree, with no journal.
+"""``dry-run``: the daemon's payload, engine and executor code on a local tree.
+
+Session hooks run with no journal at all; a flow event runs through the real engine on
+a journal in a temporary directory, thrown away afterwards.
 
 A directory is used as it is, uncommitted edits included, so authors can try a hook
 before committing. A URL is cloned into a throw-away state dir through the same sync
@@ -9,10 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from hookrunner.config import RepoSettings, Settings
+from hookrunner.flows.definition import load_flow
+from hookrunner.flows.engine import Engine, Refused, WrongState
+from hookrunner.journal import HistoryEntry, Journal, RequestRecord, RunRecord, open_journal
 from hookrunner.repo import GitError, HookIndex, Repository, Snapshot, build_index
 from hookrunner.repo.gitcli import GitCli
 
@@ -54,3 +62,103 @@ def open_source(repo: str, settings: Settings) -> Iterator[HookIndex]:
             error = report.error if report else "no answer"
             raise SourceError(f"{repo}: {error}")
         yield index
+
+
+class _FixedSnapshot:
+    """A snapshot source that always hands out the dry-run's one tree."""
+
+    def __init__(self, index: HookIndex) -> None:
+        self.index = index
+
+    def acquire(self) -> HookIndex:
+        return self.index
+
+    def release(self, index: HookIndex) -> None:
+        """Nothing to unpin: the tree is the author's."""
+
+
+# The state a request must be in for a dry-run of each event, and the timer that fires it.
+FLOW_EVENTS = {
+    "prompt": (None, None),
+    "request": (None, None),
+    "approve": ("pending", None),
+    "deny": ("pending", None),
+    "escalate": ("approved", "escalate"),
+    "deescalate": ("escalated", "deescalate"),
+    "revoke": ("escalated", None),
+}
+DRY_RUN_REQUESTER = "requester@example.com"
+
+
+class FlowPreview(NamedTuple):
+    """What the engine did with one event on a throw-away journal."""
+
+    request: RequestRecord | None
+    runs: list[RunRecord]
+    refusal: str | None  # ``403 …`` or ``409 …`` as the API would answer
+
+
+async def preview_flow(
+    index: HookIndex,
+    settings: Settings,
+    slug: str,
+    event: str,
+    user: str,
+    fields: dict[str, Any],
+) -> FlowPreview:
+    """Run ``event`` through the real engine on a temporary journal; no runbook grants
+    access unless ``event`` is itself escalate, deescalate or revoke."""
+    state, timer_kind = FLOW_EVENTS[event]
+    with tempfile.TemporaryDirectory(prefix="hookrunner-dry-run-") as scratch:
+        journal = open_journal(Path(scratch))
+        try:
+            engine = Engine(
+                journal,
+                _FixedSnapshot(index),
+                settings,
+                run_runbooks=event in ("escalate", "deescalate", "revoke"),
+            )
+            request_id = _seed_request(journal, index, slug, state, timer_kind, fields)
+            refusal = None
+            try:
+                if event == "prompt":
+                    await engine.prompt(slug, user, fields)
+                elif event == "request":
+                    request_id = (await engine.request(slug, user, fields, None)).request_id
+                elif timer_kind is not None:
+                    timer = journal.due_timers(time.time() + 1)[0]
+                    await engine.fire_timer(timer)
+                else:
+                    await engine.act(str(request_id), event, user, fields.get("reason"))
+            except Refused as exc:
+                refusal = f"403 {exc}"
+            except WrongState as exc:
+                refusal = f"409 {exc}"
+            request = journal.request(request_id) if request_id else None
+            return FlowPreview(request, list(reversed(journal.runs())), refusal)
+        finally:
+            journal.close()
+
+
+def _seed_request(
+    journal: Journal,
+    index: HookIndex,
+    slug: str,
+    state: str | None,
+    timer_kind: str | None,
+    fields: dict[str, Any],
+) -> str | None:
+    """A request already in ``state``, as if the earlier events had happened."""
+    if state is None:
+        return None
+    flow = load_flow(index, slug)
+    now = time.time()
+    escalated = state == "escalated"
+    record = RequestRecord(
+        "dry-run", slug, state, DRY_RUN_REQUESTER, fields, flow.settings.default_duration, now,
+        escalated_at=now if escalated else None,
+        expires_at=now + flow.settings.default_duration if escalated else None,
+    )  # fmt: skip
+    timers = ((timer_kind, now),) if timer_kind else ()
+    journal.create_request(record, HistoryEntry("request", DRY_RUN_REQUESTER, now), timers)
+    return record.request_id

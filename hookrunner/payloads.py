@@ -67,7 +67,7 @@ def first_error(exc: ValidationError, whole: str = "body") -> str:
     """The first problem as ``key: message``; ``whole`` names a problem of the whole."""
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"]) or whole
-    return f"{where}: {error['msg']}"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def parse_session_event(kind: SessionKind, body: Any) -> SessionEvent:

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import ast
+import difflib
+import re
 from pathlib import Path
 from typing import NamedTuple
 
+from hookrunner.flows.definition import (
+    DEESCALATE_RUNBOOK,
+    ESCALATE_RUNBOOK,
+    Declared,
+    FlowError,
+    declared_functions,
+    load_flow_settings,
+)
 from hookrunner.repo import SESSION_HOOK_FILES, is_valid_slug
+from hookrunner.sdk import HOOK_NAMES, REDUCER_NAMES
+
+REMOVAL_WORDS = re.compile(r"deescalat|revok|remov|expire")
 
 
 class Problem(NamedTuple):
@@ -44,18 +57,105 @@ def validate_session_hooks(root: Path) -> list[Problem]:
     return problems
 
 
-def validate_flow_slugs(root: Path) -> list[Problem]:
+def _suggest(name: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _check_declared(shown: str, declared: list[Declared]) -> list[Problem]:
+    problems = []
+    first_line: dict[str, int] = {}
+    for function in declared:
+        known_hook = function.name in HOOK_NAMES
+        known_reducer = function.name in REDUCER_NAMES
+        if function.name in first_line and (function.kind or known_hook or known_reducer):
+            problems.append(
+                Problem(
+                    shown, function.line,
+                    f"{function.name} is defined twice (first on line"
+                    f" {first_line[function.name]}); only the last one runs",
+                )
+            )  # fmt: skip
+        first_line.setdefault(function.name, function.line)
+        if function.kind == "hook" and not known_hook:
+            problems.append(
+                Problem(
+                    shown, function.line,
+                    f"unknown hook name {function.name}{_suggest(function.name, HOOK_NAMES)}",
+                )
+            )  # fmt: skip
+        elif function.kind == "reducer" and not known_reducer:
+            suggestion = _suggest(function.name, REDUCER_NAMES)
+            problems.append(
+                Problem(shown, function.line, f"unknown reducer {function.name}{suggestion}")
+            )
+        elif function.kind is None and (known_hook or known_reducer):
+            decorator = "@hook" if known_hook else "@reducer"
+            problems.append(
+                Problem(
+                    shown, function.line,
+                    f"{function.name} is not decorated with {decorator}, so it never runs",
+                    "warning",
+                )
+            )  # fmt: skip
+    return problems
+
+
+def _check_after_escalate(shown: str, declared: list[Declared]) -> list[Problem]:
+    """``after_escalate`` whose body removes access was surely meant as ``after_deescalate``."""
+    names = {function.name for function in declared}
+    if "after_deescalate" in names:
+        return []
+    return [
+        Problem(
+            shown,
+            function.line,
+            "after_escalate looks like it handles removal; did you mean after_deescalate?",
+            "warning",
+        )
+        for function in declared
+        if function.name == "after_escalate"
+        and REMOVAL_WORDS.search(ast.unparse(function.node).lower())
+    ]
+
+
+def validate_flow(directory: Path) -> list[Problem]:
+    slug = directory.name
+    shown = f"flows/{slug}"
+    if not is_valid_slug(slug):
+        return [Problem(shown, 0, "slug must match [a-z0-9][a-z0-9_-]{0,62}")]
+    if not (directory / "impl.py").is_file():
+        return [Problem(shown, 0, "no impl.py, so this is not a flow", "warning")]
+    tree, problems = parse_python(directory / "impl.py", f"{shown}/impl.py")
+    if tree is not None:
+        declared = declared_functions(tree)
+        problems += _check_declared(f"{shown}/impl.py", declared)
+        problems += _check_after_escalate(f"{shown}/impl.py", declared)
+    try:
+        load_flow_settings(directory / "flow.toml")
+    except FlowError as exc:
+        problems.append(Problem(f"{shown}/flow.toml", 0, str(exc).split(": ", 1)[1]))
+    for runbook in sorted(directory.glob("*.runbook.py")):
+        if runbook.name not in (ESCALATE_RUNBOOK, DEESCALATE_RUNBOOK):
+            message = "not a known runbook name (escalate / deescalate)"
+            problems.append(Problem(f"{shown}/{runbook.name}", 0, message, "warning"))
+        problems += parse_python(runbook, f"{shown}/{runbook.name}")[1]
+    return problems
+
+
+def validate_flows(root: Path) -> list[Problem]:
     flows = root / "flows"
     if not flows.is_dir():
         return []
     return [
-        Problem(f"flows/{entry.name}", 0, "slug must match [a-z0-9][a-z0-9_-]{0,62}")
+        problem
         for entry in sorted(flows.iterdir())
-        if entry.is_dir() and not is_valid_slug(entry.name)
+        if entry.is_dir()
+        for problem in validate_flow(entry)
     ]
 
 
 def validate_repository(root: Path) -> list[Problem]:
     if not root.is_dir():
         return [Problem(str(root), 0, "not a directory")]
-    return validate_session_hooks(root) + validate_flow_slugs(root)
+    return validate_session_hooks(root) + validate_flows(root)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -419,3 +421,36 @@ def test_bad_flow_input_gets_problems(flows_daemon: RunningDaemon) -> None:
     for answer, status in cases:
         assert answer.status_code == status, answer.text
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+def cli(daemon: RunningDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOOKRUNNER_TOKEN": "flows-token"}
+    return subprocess.run(
+        [sys.executable, "-m", "hookrunner", "flow", *args, "--config", str(daemon.config)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_flow_cli_request_approve_list_show(flows_daemon: RunningDaemon, grants: Path) -> None:
+    opened = cli(
+        flows_daemon, "request", "prod-db", "--user", "dev@example.com", "--field", "db=orders",
+        "--duration", "10m", "--json",
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    request = json.loads(opened.stdout)
+    assert request["fields"] == {"db": "orders"} and request["duration_s"] == 600
+    refused = cli(flows_daemon, "approve", request["id"], "--user", "boss@example.com")
+    assert refused.returncode == 2 and "say why you approve" in refused.stderr
+    approved = cli(
+        flows_daemon, "approve", request["id"], "--user", "boss@example.com", "--reason", "INC-9"
+    )
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.splitlines()[0].split()[:2] == [request["id"], "escalated"]
+    assert "  approve by boss@example.com (INC-9)" in approved.stdout
+    listed = cli(flows_daemon, "list", "--state", "escalated")
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [request["id"]]
+    shown = cli(flows_daemon, "show", request["id"], "--json")
+    assert json.loads(shown.stdout)["history"][-1]["event"] == "escalate"
+    revoked = cli(flows_daemon, "revoke", request["id"], "--user", "dev@example.com")
+    assert revoked.returncode == 0 and " revoked " in revoked.stdout
+    assert [g["action"] for g in grant_log(grants)] == ["grant", "remove"]

@@ -17,7 +17,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -34,7 +34,7 @@ from hookrunner.flows.definition import (
 from hookrunner.flows.events import Actor, event_document
 from hookrunner.flows.runner import EventTooLarge, FlowRunner, HookCall
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, TimerRecord, Transition
-from hookrunner.repo import Repository
+from hookrunner.repo import HookIndex
 
 log = structlog.get_logger("hookrunner.flows")
 
@@ -48,6 +48,14 @@ STARTS_FROM = {
 REVOKE_STARTS_FROM = ("escalated", "approved")
 # A chain that fires one event more often than this has a hook redirecting to itself.
 MAX_FIRINGS_PER_EVENT = 2
+
+
+class SnapshotSource(Protocol):
+    """Where steps get their snapshot: the daemon's repository, or dry-run's tree."""
+
+    def acquire(self) -> HookIndex | None: ...
+
+    def release(self, index: HookIndex) -> None: ...
 
 
 class Refused(Exception):
@@ -75,10 +83,18 @@ class Step:
 
 
 class Engine:
-    def __init__(self, journal: Journal, repository: Repository, settings: Settings) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        repository: SnapshotSource,
+        settings: Settings,
+        run_runbooks: bool = True,
+    ) -> None:
         self.journal = journal
         self.repository = repository
         self.settings = settings
+        # dry-run of approve must not grant access: it reports the runbook instead.
+        self.run_runbooks = run_runbooks
         self.timers_changed = asyncio.Event()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -364,6 +380,9 @@ class Engine:
     ) -> HookCall | None:
         path = step.flow.runbook(runbook)
         if path is None:
+            return None
+        if not self.run_runbooks:
+            log.warning("runbook_not_run", runbook=runbook, reason="dry-run")
             return None
         event = event_document(name, step.flow, record, actor, fields, time.time())
         call = await step.runner.runbook(step.flow, path, event, record.request_id)
