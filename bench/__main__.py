@@ -145,6 +145,62 @@ def bench_daemon(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> Non
         daemon.stop()
 
 
+BENCH_FLOW = {
+    "flows/bench/impl.py": (
+        "from hookrunner.sdk import hook\n\n"
+        "@hook\ndef on_request(event):\n    pass\n\n"
+        "@hook\ndef on_approve(event):\n    pass\n\n"
+        "@hook\ndef after_escalate(event):\n    pass\n"
+    ),
+    "flows/bench/escalate.runbook.py": "import os\nos.environ['HOOKRUNNER_FLOW_EVENT']\n",
+}
+
+
+def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
+    """request -> approve -> escalated, with trivial hooks; against spawning the harness."""
+    from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
+    from hookrunner.flows.runner import HARNESS
+
+    work_repo.commit(BENCH_FLOW)
+    executor = {"interpreter": sys.executable}
+    (tmp / "flow").mkdir()
+    daemon = RunningDaemon(tmp / "flow", str(work_repo.bare), executor=executor,
+                           log={"level": "warning"})  # fmt: skip
+    daemon.start()
+    impl = work_repo.work / "flows/bench/impl.py"
+    result = tmp / "result.json"
+    env = {**os.environ, EVENT_ENV: '{"name": "approve"}', RESULT_ENV: str(result)}
+    baseline = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, str(HARNESS), str(impl), "on_approve"], env=env, check=True)
+        baseline.append(time.perf_counter() - started)
+    trips, processes, per_process = [], 0, []
+    try:
+        with daemon.client("flows-token") as client, daemon.client("read-token") as reader:
+            for n in range(rounds):
+                started = time.perf_counter()
+                opened = client.post("/v1/flows/bench/requests",
+                                     json={"user": {"email": f"u{n}@example.com"}})  # fmt: skip
+                approved = client.post(f"/v1/requests/{opened.json()['id']}/approve",
+                                       json={"user": {"email": "boss@example.com"}})  # fmt: skip
+                trips.append(time.perf_counter() - started)
+                assert approved.json()["state"] == "escalated", approved.text
+            runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+            processes = len(runs) // rounds
+            per_process = [run["duration_s"] for run in runs]
+    finally:
+        daemon.stop()
+    trip = statistics.median(trips)
+    spawn = statistics.median(baseline)
+    print(f"flow round trip     {trip * 1000:7.1f} ms median ({processes} hook processes:"
+          f" on_request, on_approve, escalate.runbook.py, after_escalate)")  # fmt: skip
+    each = statistics.median(per_process)
+    print(f"  each process      {each * 1000:7.1f} ms median in the daemon;"
+          f" harness spawned directly {spawn * 1000:.1f} ms")  # fmt: skip
+    print(f"  round trip / ({processes} x direct spawn) {trip / (processes * spawn):5.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--events", type=int, default=5000)
@@ -158,6 +214,7 @@ def main() -> None:
         bench_dry_run(work_repo.work, args.runs)
         bench_git_calls(work_repo.bare, tmp / "state")
         bench_daemon(tmp, work_repo, args.events, args.syncs)
+        bench_flow(tmp, work_repo, args.runs)
 
 
 if __name__ == "__main__":
