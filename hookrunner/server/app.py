@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -45,6 +46,7 @@ from hookrunner.server.signatures import (
     verify_standard_webhook,
 )
 
+log = structlog.get_logger("hookrunner.server")
 Verifier = Callable[[str, Mapping[str, str], bytes, float], str | None]
 
 
@@ -59,6 +61,7 @@ async def signed_body(
     try:
         return body, verify(secret, request.headers, body, tolerance)
     except SignatureError as exc:
+        log.warning("webhook_refused", source=name, reason=str(exc))
         raise Problem(401, str(exc)) from None
 
 
@@ -131,6 +134,10 @@ def create_app(services: Services) -> FastAPI:
         accepted = await asyncio.to_thread(
             accept, services, lambda: services.dispatcher.submit(event, dedup)
         )
+        log.info(
+            "webhook", source="hoop", delivery=message_id, event_id=accepted.event_id,
+            duplicate=accepted.duplicate,
+        )  # fmt: skip
         return await _answer(services, accepted, wait=False)
 
     @app.post("/v1/webhooks/git", status_code=202, summary="Push webhook (signed): refresh")
@@ -141,8 +148,10 @@ def create_app(services: Services) -> FastAPI:
         if delivery is not None:
             fresh = await asyncio.to_thread(services.journal.remember_delivery, delivery)
             if not fresh:
+                log.info("webhook", source="git", delivery=delivery, duplicate=True)
                 return JSONResponse({"refresh": "duplicate"}, status_code=202)
         services.repository.request_refresh()
+        log.info("webhook", source="git", delivery=delivery, duplicate=False)
         return JSONResponse({"refresh": "queued"}, status_code=202)
 
     @app.get("/v1/runs", summary="Runs, newest first")
