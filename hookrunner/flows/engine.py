@@ -329,9 +329,12 @@ class Engine:
         call = await self._call(step, hook, name, record, actor, fields, with_request)
         if call.ok:
             directive: dict[str, Any] | None = call.value
-            if directive is not None and directive["directive"] == "ignore":
-                raise Refused(directive.get("message") or f"{hook} ignored the {name}")
-            return directive
+            if directive is None or directive["directive"] != "ignore":
+                return directive
+            if name == "deescalate":  # removing access is never blocked
+                log.warning("ignore_overruled", hook=hook, request_id=record.request_id)
+                return None
+            raise Refused(directive.get("message") or f"{hook} ignored the {name}")
         if name == "deescalate":
             log.warning("hook_failed", hook=hook, request_id=record.request_id, error=call.error)
             return None
