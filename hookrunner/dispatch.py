@@ -18,13 +18,14 @@ import structlog
 from hookrunner import metrics
 from hookrunner.config import Settings
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
-from hookrunner.journal import Accepted, Journal, RunRecord
+from hookrunner.journal import Accepted, Journal, JournalError, RunRecord
 from hookrunner.payloads import SessionEvent
 from hookrunner.repo import Repository
 from hookrunner.session_hooks import hook_name, run_session_hook
 
 log = structlog.get_logger("hookrunner.dispatch")
 IDLE_POLL = 0.5
+JOURNAL_RETRY = 1.0
 
 
 def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult:
@@ -121,7 +122,12 @@ class Dispatcher:
 
     async def _worker(self) -> None:
         while not self._stopping:
-            run = await asyncio.to_thread(self.journal.claim_due)
+            try:
+                run = await asyncio.to_thread(self.journal.claim_due)
+            except JournalError as exc:  # disk full: nothing is lost, try again shortly
+                log.error("journal_error", error=str(exc))
+                await asyncio.sleep(JOURNAL_RETRY)
+                continue
             if run is None:
                 await self._idle()
                 continue
@@ -147,7 +153,7 @@ class Dispatcher:
         finally:
             structlog.contextvars.unbind_contextvars("run_id", "event_id")
         status, next_at = self._next_state(result)
-        await asyncio.to_thread(self.journal.finish, result, status, next_at)
+        await self._record(result, status, next_at)
         metrics.RUNS.labels(hook=result.hook, status=result.status).inc()
         metrics.RUN_DURATION.observe(result.duration_s)
         log.info(
@@ -165,6 +171,16 @@ class Dispatcher:
         for future in self._waiters.get(run.run_id, []):
             if not future.done():
                 future.set_result(None)
+
+    async def _record(self, result: RunResult, status: str, next_at: float | None) -> None:
+        """Write the attempt's result, waiting out a full disk rather than dropping it."""
+        while True:
+            try:
+                await asyncio.to_thread(self.journal.finish, result, status, next_at)
+                return
+            except JournalError as exc:
+                log.error("journal_error", error=str(exc), run_id=result.run_id)
+                await asyncio.sleep(JOURNAL_RETRY)
 
     async def _run_hook(self, run: RunRecord) -> RunResult:
         record = await asyncio.to_thread(self.journal.event, run.event_id)

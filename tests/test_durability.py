@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -129,14 +131,6 @@ def test_daemon_restarts_on_its_last_good_snapshot_without_the_remote(
         daemon.stop()
 
 
-WRITE_ENDPOINTS = [
-    "/v1/events/session-open",
-    "/v1/events/session-close",
-    "/v1/webhooks/hoop",
-    "/v1/webhooks/git",
-    "/v1/runs/x/replay",
-    "/v1/sync",
-]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: (
@@ -154,22 +148,44 @@ session_like = st.fixed_dictionaries(
         "event_session_open": json_values,
     },
 )
+flow_like = st.fixed_dictionaries(
+    {"user": st.one_of(st.fixed_dictionaries({"email": st.sampled_from(
+        ["dev@example.com", "boss@example.com", "nobody", ""])}), json_values)},
+    optional={"fields": json_values, "duration": json_values, "reason": json_values},
+)  # fmt: skip
 bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
     session_like.map(lambda v: json.dumps(v).encode()),
+    flow_like.map(lambda v: json.dumps(v).encode()),
 )
+path_values = st.one_of(
+    st.sampled_from(["fuzz", "..", "%2e%2e", "x%00y", "a" * 300]),
+    st.from_regex(r"[A-Za-z0-9._~-]{1,20}", fullmatch=True),
+)
+FUZZ_FLOW = "from hookrunner.sdk import hook\n\n@hook\ndef on_request(event):\n    pass\n"
 
 
-def test_fuzzed_write_endpoints_never_answer_5xx(tmp_path: Path, work_repo: WorkRepo) -> None:
-    daemon = RunningDaemon(tmp_path, str(work_repo.bare))
+def test_fuzzed_api_from_openapi_never_answers_5xx(tmp_path: Path, work_repo: WorkRepo) -> None:
+    """Every operation /openapi.json lists, with good and bad tokens, bodies and paths."""
+    work_repo.commit({"flows/fuzz/impl.py": FUZZ_FLOW})
+    daemon = RunningDaemon(tmp_path, str(work_repo.bare), executor={"interpreter": sys.executable})
     daemon.start()
+    with daemon.client() as client:
+        spec = client.get("/openapi.json").json()
+    operations = sorted(
+        (method.upper(), path) for path, item in spec["paths"].items() for method in item
+    )
+    assert ("POST", "/v1/flows/{slug}/requests") in operations
+    assert ("POST", "/v1/requests/{request_id}/approve") in operations
 
-    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
-        endpoint=st.sampled_from(WRITE_ENDPOINTS),
+        operation=st.sampled_from(operations),
+        fill=path_values,
         body=bodies,
-        token=st.sampled_from(["admin-token", "events-token", "wrong", ""]),
+        token=st.sampled_from(["admin-token", "events-token", "flows-token", "read-token",
+                               "wrong", ""]),
         headers=st.dictionaries(
             st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature",
                              "x-hub-signature-256", "x-gitlab-token", "idempotency-key"]),
@@ -177,11 +193,19 @@ def test_fuzzed_write_endpoints_never_answer_5xx(tmp_path: Path, work_repo: Work
             max_size=3,
         ),
     )  # fmt: skip
-    def check(endpoint: str, body: bytes, token: str, headers: dict[str, str]) -> None:
+    def check(
+        operation: tuple[str, str], fill: str, body: bytes, token: str, headers: dict[str, str]
+    ) -> None:
+        method, template = operation
+        path = re.sub(r"\{[^}]+\}", fill, template)
+        if method == "GET":
+            path = f"{path}?state={fill}&status={fill}&limit={fill}"
         with daemon.client(token or None) as client:
-            response = client.post(endpoint, content=body, headers=headers)
-        assert response.status_code < 500 or (
-            endpoint == "/v1/sync" and response.status_code == 502
+            response = client.request(method, path, content=body, headers=headers)
+        assert response.status_code < 500 or (path == "/v1/sync" and response.status_code == 502), (
+            method,
+            path,
+            response.text,
         )
         if response.status_code >= 400:
             assert response.headers["content-type"] == "application/problem+json"

@@ -14,7 +14,7 @@ import time
 import structlog
 
 from hookrunner.flows.engine import Engine
-from hookrunner.journal import Journal, TimerRecord
+from hookrunner.journal import Journal, JournalError, TimerRecord
 
 log = structlog.get_logger("hookrunner.timers")
 # Upper bound on a sleep, so a clock jump or a missed wake-up costs at most this.
@@ -31,14 +31,22 @@ class TimerLoop:
         changed = self.engine.timers_changed
         while True:
             changed.clear()
-            for timer in await asyncio.to_thread(self.journal.due_timers, time.time()):
-                if timer.timer_id not in self._in_flight:
-                    task = asyncio.create_task(self._fire(timer), name=f"timer-{timer.timer_id}")
-                    self._in_flight[timer.timer_id] = task
-            next_at = await asyncio.to_thread(self.journal.next_timer_at, list(self._in_flight))
+            try:
+                next_at = await self._start_due()
+            except JournalError as exc:  # disk full: the timers are safe, look again later
+                log.error("journal_error", error=str(exc))
+                next_at = None
             delay = MAX_SLEEP if next_at is None else min(MAX_SLEEP, next_at - time.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), max(0.0, delay))
+
+    async def _start_due(self) -> float | None:
+        """Start every due timer not already in flight; when the next one falls due."""
+        for timer in await asyncio.to_thread(self.journal.due_timers, time.time()):
+            if timer.timer_id not in self._in_flight:
+                task = asyncio.create_task(self._fire(timer), name=f"timer-{timer.timer_id}")
+                self._in_flight[timer.timer_id] = task
+        return await asyncio.to_thread(self.journal.next_timer_at, list(self._in_flight))
 
     async def _fire(self, timer: TimerRecord) -> None:
         try:
