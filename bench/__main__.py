@@ -7,20 +7,30 @@ test suite's real-git and real-daemon harness rather than a second copy of it.
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
+import contextlib
+import hashlib
+import hmac
+import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import WorkRepo
-from daemon_harness import RunningDaemon
+import httpx
+from conftest import GitDaemon, WorkRepo, free_port, wait_for_port
+from daemon_harness import GIT_SECRET, RunningDaemon
 
 from hookrunner.config import RepoSettings
 from hookrunner.repo import Repository
@@ -97,12 +107,24 @@ def load(send: Callable[[int], None], total: int, concurrency: int) -> tuple[flo
     return total / (time.perf_counter() - started), latencies
 
 
-def process_stats(pid: int) -> tuple[float, int]:
-    rss_kib = next(
-        int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if line.startswith("VmRSS:")
-    )  # fmt: skip
-    return rss_kib / 1024, len(os.listdir(f"/proc/{pid}/fd"))
+class Stats(NamedTuple):
+    rss_mib: float
+    fds: int
+    threads: int
+    children: int
+
+    def __str__(self) -> str:
+        return (f"RSS {self.rss_mib:.1f} MiB, {self.fds} fds, {self.threads} threads,"
+                f" {self.children} children")  # fmt: skip
+
+
+def process_stats(pid: int) -> Stats:
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return Stats(int(status["VmRSS"].split()[0]) / 1024, len(os.listdir(f"/proc/{pid}/fd")),
+                 int(status["Threads"]), len(children))  # fmt: skip
 
 
 def bench_daemon(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> None:
@@ -113,8 +135,7 @@ def bench_daemon(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> Non
     pid = daemon.process.pid
     try:
         time.sleep(1)
-        idle_rss, idle_fds = process_stats(pid)
-        print(f"daemon idle RSS     {idle_rss:8.1f} MiB, {idle_fds} fds")
+        print(f"daemon idle         {process_stats(pid)}")
         hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
         env = {**os.environ, "HOOP_RUNBOOK_HOOK_PAYLOAD": "{}"}
 
@@ -139,8 +160,8 @@ def bench_daemon(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> Non
             for _ in range(syncs):
                 assert admin.post("/v1/sync").status_code == 200
         after = process_stats(pid)
-        print(f"after {events} events + {syncs} syncs: RSS {before[0]:.1f} -> {after[0]:.1f} MiB,"
-              f" fds {before[1]} -> {after[1]}")  # fmt: skip
+        print(f"before {events} events + {syncs} syncs: {before}")
+        print(f"after                 : {after}")
     finally:
         daemon.stop()
 
@@ -201,18 +222,187 @@ def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
     print(f"  round trip / ({processes} x direct spawn) {trip / (processes * spawn):5.2f}x")
 
 
+def spread(values: list[float], unit: str = "") -> str:
+    """min/median/max of repeated runs: the machine's noise, next to the figure."""
+    return (f"{min(values):.1f}/{statistics.median(values):.1f}/{max(values):.1f}{unit}"
+            " (min/median/max)")  # fmt: skip
+
+
+def bench_interpreter_flags(hook: Path, runs: int) -> None:
+    """Interpreter start-up dominates a trivial hook: what each flag would save."""
+    env = {"PATH": os.environ["PATH"], "HOOP_RUNBOOK_HOOK_PAYLOAD": "{}"}
+    plain = timed([sys.executable, str(hook)], runs, env)[0]
+    for flags in (["-I"], ["-S"], ["-I", "-S"], ["-X", "frozen_modules=on"]):
+        flagged = timed([sys.executable, *flags, str(hook)], runs, env)[0]
+        print(f"python3 {' '.join(flags):<22} {flagged * 1000:6.1f} ms"
+              f"  vs no flags {plain * 1000:6.1f} ms  ratio {flagged / plain:4.2f}x")  # fmt: skip
+
+
+def _webhook_tool(tmp: Path, hook: Path) -> subprocess.Popen[bytes] | None:
+    """adnanh/webhook running the same hook the same way, if it is installed."""
+    binary = shutil.which("webhook")
+    if binary is None:
+        return None
+    hooks = [{
+        "id": "session-open",
+        "execute-command": sys.executable,
+        "pass-arguments-to-command": [{"source": "string", "name": str(hook)}],
+        "pass-environment-to-command": [
+            {"source": "entire-payload", "envname": "HOOP_RUNBOOK_HOOK_PAYLOAD"}
+        ],
+        "include-command-output-in-response": True,
+    }]  # fmt: skip
+    (tmp / "hooks.json").write_text(json.dumps(hooks))
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "-hooks", str(tmp / "hooks.json"), "-ip", "127.0.0.1", "-port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for_port(port)
+    process.url = f"http://127.0.0.1:{port}/hooks/session-open"  # type: ignore[attr-defined]
+    return process
+
+
+def bench_concurrency(tmp: Path, work_repo: WorkRepo, repeat: int) -> None:
+    """?wait=true at concurrency 1, 4, 16 against spawning the hook directly (and webhook)."""
+    tmp.mkdir()
+    hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
+    executor = {"max_concurrency": 16, "interpreter": sys.executable}
+    daemon = RunningDaemon(tmp, str(work_repo.bare), executor=executor, log={"level": "warning"})
+    daemon.start()
+    tool = _webhook_tool(tmp, hook)
+    env = {**os.environ, "HOOP_RUNBOOK_HOOK_PAYLOAD": "{}"}
+    body = {"sid": "b", "connection_name": "c"}
+
+    def spawn(_n: int) -> None:
+        subprocess.run([sys.executable, str(hook)], check=True, capture_output=True, env=env)
+
+    try:
+        with daemon.client("events-token") as client, httpx.Client(timeout=60) as plain:
+
+            def post(n: int) -> None:
+                answer = client.post("/v1/events/session-open?wait=true", json=body)
+                assert answer.status_code == 200, answer.text
+
+            def post_webhook(_n: int) -> None:
+                assert plain.post(tool.url, json=body).status_code == 200  # type: ignore[union-attr]
+
+            for concurrency in (1, 4, 16):
+                figures: dict[str, list[float]] = collections.defaultdict(list)
+                for _ in range(repeat):
+                    base_rate, base_lat = load(spawn, 200, concurrency)
+                    rate, lat = load(post, 200, concurrency)
+                    figures["ratio"].append(rate / base_rate)
+                    figures["rate"].append(rate)
+                    figures["p50"].append(percentile(lat, 0.5) * 1000)
+                    figures["p99"].append(percentile(lat, 0.99) * 1000)
+                    figures["base_p50"].append(percentile(base_lat, 0.5) * 1000)
+                    if tool is not None:
+                        tool_rate, _lat = load(post_webhook, 200, concurrency)
+                        figures["vs_webhook"].append(rate / tool_rate)
+                print(f"c={concurrency:<2} events/s {spread(figures['rate'])};"
+                      f" vs spawn loop {spread(figures['ratio'], 'x')}")  # fmt: skip
+                print(f"     p50 {spread(figures['p50'], ' ms')}"
+                      f" p99 {spread(figures['p99'], ' ms')};"
+                      f" spawn p50 {spread(figures['base_p50'], ' ms')}")  # fmt: skip
+                if tool is not None:
+                    print(f"     vs adnanh/webhook {spread(figures['vs_webhook'], 'x')}")
+            if tool is None:
+                print("     adnanh/webhook not installed: no comparison")
+    finally:
+        daemon.stop()
+        if tool is not None:
+            tool.terminate()
+
+
+def bench_push_to_live(tmp: Path, work_repo: WorkRepo) -> None:
+    """From a signed push webhook to the first event served by the new commit."""
+    tmp.mkdir()
+    work_repo.echo_hook(1)
+    executor = {"interpreter": sys.executable}
+    daemon = RunningDaemon(tmp, str(work_repo.bare), executor=executor, log={"level": "warning"})
+    daemon.start()
+    samples = []
+    try:
+        with daemon.client("events-token") as events, httpx.Client(base_url=daemon.url) as hooks:
+            for version in range(2, 7):
+                work_repo.echo_hook(version)
+                body = json.dumps({"ref": "refs/heads/main"}).encode()
+                digest = hmac.new(GIT_SECRET.encode(), body, hashlib.sha256).hexdigest()
+                started = time.perf_counter()
+                hooks.post("/v1/webhooks/git", content=body, headers={
+                    "X-Hub-Signature-256": f"sha256={digest}",
+                    "X-GitHub-Delivery": f"push-{version}",
+                })  # fmt: skip
+                while True:
+                    answer = events.post("/v1/events/session-open?wait=true",
+                                         json={"sid": "p", "connection_name": "c"})  # fmt: skip
+                    if json.loads(answer.json()["runs"][0]["stdout"])["version"] == version:
+                        break
+                samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        daemon.stop()
+    print(f"push-to-live        {spread(samples, ' ms')} over {len(samples)} pushes")
+
+
+def bench_stalled_git(tmp: Path, work_repo: WorkRepo) -> None:
+    """A git server that accepts and never answers: events must not wait past refresh_wait."""
+    tmp.mkdir()
+    git_daemon = GitDaemon(work_repo.bare.parent)
+    git_daemon.start()
+    refresh_wait = 1.0
+    daemon = RunningDaemon(
+        tmp, git_daemon.url("remote.git"), executor={"interpreter": sys.executable},
+        repo={"ttl": 0.2, "refresh_wait": refresh_wait, "fetch_timeout": 600},
+        log={"level": "warning"},
+    )  # fmt: skip
+    daemon.start()
+    git_daemon.stop()
+    stalled = socket.create_server(("127.0.0.1", git_daemon.port))
+    held: list[socket.socket] = []
+
+    def hold_connections() -> None:
+        with contextlib.suppress(OSError):  # closed at the end
+            while True:
+                held.append(stalled.accept()[0])
+
+    threading.Thread(target=hold_connections, daemon=True).start()
+    latencies, hook_times = [], []
+    try:
+        with daemon.client("events-token") as events:
+            for n in range(50):
+                started = time.perf_counter()
+                answer = events.post("/v1/events/session-open?wait=true",
+                                     json={"sid": f"s{n}", "connection_name": "c"})  # fmt: skip
+                latencies.append(time.perf_counter() - started)
+                hook_times.append(answer.json()["runs"][0]["duration_s"])
+                time.sleep(0.25)  # let the TTL lapse, so every event meets a stalled refresh
+    finally:
+        daemon.stop()
+        stalled.close()
+    bound = refresh_wait + max(hook_times)
+    print(f"stalled git: p50/p99 {milliseconds(latencies)}; bound refresh_wait + hook"
+          f" {bound * 1000:.0f} ms; held connections {len(held)}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--syncs", type=int, default=500)
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--syncs", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-") as scratch:
         tmp = Path(scratch)
         work_repo = WorkRepo(tmp / "git")
         work_repo.commit({"hoop-hooks/session-open.runbook.py": TRIVIAL_HOOK})
+        hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
+        bench_interpreter_flags(hook, args.runs)
         bench_dry_run(work_repo.work, args.runs)
         bench_git_calls(work_repo.bare, tmp / "state")
+        bench_concurrency(tmp / "concurrency", work_repo, args.repeat)
+        bench_push_to_live(tmp / "push", work_repo)
+        bench_stalled_git(tmp / "stalled", work_repo)
         bench_daemon(tmp, work_repo, args.events, args.syncs)
         bench_flow(tmp, work_repo, args.runs)
 

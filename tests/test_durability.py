@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import re
 import signal
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,6 +91,45 @@ def test_git_server_down_events_still_served_within_refresh_wait(
                 assert elapsed < refresh_wait + run["duration_s"] + 1.5, elapsed
     finally:
         daemon.stop()
+
+
+def test_stalled_git_server_makes_only_the_first_events_wait(
+    tmp_path: Path, git_daemon: GitDaemon, work_repo: WorkRepo
+) -> None:
+    """A server that accepts and never answers: one fetch hangs, events stop waiting on it."""
+    refresh_wait = 2.0
+    daemon = RunningDaemon(
+        tmp_path, git_daemon.url("remote.git"),
+        repo={"ttl": 0.2, "refresh_wait": refresh_wait, "fetch_timeout": 300},
+    )  # fmt: skip
+    daemon.start()
+    git_daemon.stop()
+    stalled = socket.create_server(("127.0.0.1", git_daemon.port))
+    held: list[socket.socket] = []
+
+    def hold_connections() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(stalled.accept()[0])
+
+    threading.Thread(target=hold_connections, daemon=True).start()
+    try:
+        elapsed = []
+        with daemon.client("events-token") as events:
+            for n in range(5):
+                started = time.monotonic()
+                answer = events.post(
+                    "/v1/events/session-open?wait=true",
+                    json={"sid": f"s{n}", "connection_name": "c"},
+                )
+                elapsed.append(time.monotonic() - started)
+                assert answer.json()["runs"][0]["status"] == "succeeded"
+        assert held, "the daemon never reached the stalled server"
+        assert all(seconds < refresh_wait + 1.5 for seconds in elapsed), elapsed
+        assert sum(seconds >= refresh_wait for seconds in elapsed) <= 1, elapsed
+    finally:
+        daemon.stop()
+        stalled.close()
 
 
 def test_sighup_reloads_a_changed_url(tmp_path: Path, work_repo: WorkRepo) -> None:

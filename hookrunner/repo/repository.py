@@ -51,6 +51,7 @@ class Repository:
         self._cache: TTLCache[str, HookIndex] = TTLCache(maxsize=1, ttl=settings.ttl)
         self._lock = threading.Lock()
         self._running: threading.Event | None = None
+        self._running_since = 0.0  # monotonic start of the refresh in flight
         self._queued: threading.Event | None = None
         self._failures = 0
         self._retry_after = 0.0
@@ -84,7 +85,11 @@ class Repository:
             return fresh
         done = self._start(forced=False)
         if done is not None:
-            done.wait(self.settings.refresh_wait)
+            # The wait is counted from when the refresh began: behind a stalled git server,
+            # only the events in its first refresh_wait seconds wait, and none wait twice.
+            with self._lock:
+                deadline = self._running_since + self.settings.refresh_wait
+            done.wait(max(0.0, deadline - time.monotonic()))
         return self.last_good()
 
     def refresh(self, wait: float | None = None) -> SyncReport | None:
@@ -134,6 +139,7 @@ class Repository:
             if not forced and time.monotonic() < self._retry_after:
                 return None
             self._running = done = threading.Event()
+            self._running_since = time.monotonic()
         threading.Thread(target=self._refresh_loop, name="git-refresh", daemon=True).start()
         return done
 
@@ -143,6 +149,7 @@ class Repository:
             with self._lock:
                 finished, self._running, self._queued = self._running, self._queued, None
                 again = self._running is not None
+                self._running_since = time.monotonic()
             if finished is not None:
                 finished.set()
             if not again:
