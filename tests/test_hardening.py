@@ -138,10 +138,9 @@ def test_full_disk_refuses_intake_loses_nothing_and_recovers(
             before = [open_session(events, f"b{n}") for n in range(5)]
             accepted = [answer.json()["run_ids"][0] for answer in before]
             filler = small / "filler"
-            with filler.open("wb") as handle, contextlib.suppress(OSError):
-                while True:
+            with contextlib.suppress(OSError), filler.open("wb", buffering=0) as handle:
+                while True:  # until the disk is full
                     handle.write(b"\0" * (64 << 10))
-                    handle.flush()
             statuses = []
             for n in range(200):
                 answer = open_session(events, f"f{n}")
