@@ -66,7 +66,12 @@ def _listen_sockets(settings: Settings) -> list[socket.socket]:
         if server.listen:
             host, port = server.host_port
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sockets.append(socket.create_server((host, port), family=family, backlog=1024))
+            listener = socket.create_server((host, port), family=family, backlog=1024)
+            # Accepted sockets inherit this. asyncio would set it itself, but only for
+            # sockets created with proto=IPPROTO_TCP, which create_server does not use;
+            # without it every answer waited ~40 ms for the client's delayed ACK.
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockets.append(listener)
         if server.unix_socket:
             path = Path(server.unix_socket)
             with contextlib.suppress(FileNotFoundError):
