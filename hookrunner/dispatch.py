@@ -21,6 +21,7 @@ from hookrunner.execution import RETRYABLE, RunResult, RunStatus
 from hookrunner.journal import Accepted, Journal, JournalError, RunRecord
 from hookrunner.payloads import SessionEvent
 from hookrunner.repo import Repository
+from hookrunner.runlog import report_run
 from hookrunner.session_hooks import hook_name, run_session_hook
 
 log = structlog.get_logger("hookrunner.dispatch")
@@ -154,20 +155,8 @@ class Dispatcher:
             structlog.contextvars.unbind_contextvars("run_id", "event_id")
         status, next_at = self._next_state(result)
         await self._record(result, status, next_at)
-        metrics.RUNS.labels(hook=result.hook, status=result.status).inc()
-        metrics.RUN_DURATION.observe(result.duration_s)
-        log.info(
-            "run",
-            run_id=result.run_id,
-            event_id=result.event_id,
-            commit=result.commit,
-            hook=result.hook,
-            status=status,
-            outcome=result.status,
-            attempt=result.attempt,
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-        )
+        # The run's lifecycle state, and the attempt's executor status as its outcome.
+        report_run(result, status=status, outcome=result.status)
         for future in self._waiters.get(run.run_id, []):
             if not future.done():
                 future.set_result(None)

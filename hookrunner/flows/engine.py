@@ -35,6 +35,7 @@ from hookrunner.flows.events import Actor, event_document
 from hookrunner.flows.runner import EventTooLarge, FlowRunner, HookCall
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, TimerRecord, Transition
 from hookrunner.repo import HookIndex
+from hookrunner.runlog import report_run
 
 log = structlog.get_logger("hookrunner.flows")
 
@@ -324,9 +325,9 @@ class Engine:
         """``on_<name>``'s directive; a failure blocks the event (fail closed), except for
         ``on_deescalate``: removing access is never blocked."""
         hook = f"on_{name}"
-        if hook not in step.flow.hooks:
-            return None
         call = await self._call(step, hook, name, record, actor, fields, with_request)
+        if call is None:
+            return None
         if call.ok:
             directive: dict[str, Any] | None = call.value
             if directive is None or directive["directive"] != "ignore":
@@ -350,12 +351,9 @@ class Engine:
         with_request: bool = True,
     ) -> None:
         hook = f"after_{name}"
-        if hook in step.flow.hooks:
-            call = await self._call(step, hook, name, record, actor, fields, with_request)
-            if not call.ok:
-                log.warning(
-                    "hook_failed", hook=hook, request_id=record.request_id, error=call.error
-                )
+        call = await self._call(step, hook, name, record, actor, fields, with_request)
+        if call is not None and not call.ok:
+            log.warning("hook_failed", hook=hook, request_id=record.request_id, error=call.error)
 
     async def _call(
         self,
@@ -366,7 +364,10 @@ class Engine:
         actor: Actor,
         fields: dict[str, Any],
         with_request: bool = True,
-    ) -> HookCall:
+    ) -> HookCall | None:
+        """Run hook or reducer ``hook``; ``None`` when the flow does not define it."""
+        if hook not in step.flow.hooks and hook not in step.flow.reducers:
+            return None
         event = event_document(name, step.flow, record, actor, fields, time.time(), with_request)
         call = await step.runner.hook(step.flow, hook, event, record.request_id)
         step.results.append(call.result)
@@ -398,8 +399,8 @@ class Engine:
         self, step: Step, record: RequestRecord, actor: Actor
     ) -> frozenset[str] | None:
         """The approvers' e-mails, lower-cased; ``None`` when anyone may approve."""
-        if "get_approvers" in step.flow.reducers:
-            call = await self._call(step, "get_approvers", "approve", record, actor, {})
+        call = await self._call(step, "get_approvers", "approve", record, actor, {})
+        if call is not None:
             if not call.ok or not isinstance(call.value, list):
                 raise Refused(f"get_approvers failed, so nobody may approve: {call.error}")
             return frozenset(str(email).lower() for email in call.value)
@@ -451,17 +452,7 @@ class Engine:
     async def _record(self, step: Step, kind: str, body: dict[str, Any]) -> None:
         await asyncio.to_thread(self.journal.record_finished_runs, kind, body, step.results)
         for result in step.results:
-            metrics.RUNS.labels(hook=result.hook, status=result.status).inc()
-            metrics.RUN_DURATION.observe(result.duration_s)
-            log.info(
-                "run",
-                run_id=result.run_id,
-                event_id=result.event_id,
-                commit=result.commit,
-                hook=result.hook,
-                status=result.status,
-                duration_s=result.duration_s,
-            )
+            report_run(result)
 
     async def _read(self, request_id: str) -> RequestRecord:
         record = await asyncio.to_thread(self.journal.request, request_id)

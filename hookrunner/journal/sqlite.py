@@ -301,14 +301,7 @@ class SqliteJournal:
         self, status: str | None = None, event_id: str | None = None, limit: int = 100
     ) -> list[RunRecord]:
         """Newest first, optionally filtered."""
-        clauses, params = [], []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        if event_id is not None:
-            clauses.append("event_id = ?")
-            params.append(event_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(status=status, event_id=event_id)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, rowid DESC"
@@ -474,14 +467,7 @@ class SqliteJournal:
         self, state: str | None = None, flow: str | None = None, limit: int = 100
     ) -> list[RequestRecord]:
         """Newest first, without history."""
-        clauses, params = [], []
-        if state is not None:
-            clauses.append("state = ?")
-            params.append(state)
-        if flow is not None:
-            clauses.append("flow = ?")
-            params.append(flow)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(state=state, flow=flow)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_REQUEST_COLUMNS} FROM requests {where}"
@@ -538,6 +524,13 @@ class SqliteJournal:
                 (request_id, kind, due_at),
             )
             return 1
+
+
+def _where(**equal: str | None) -> tuple[str, list[str]]:
+    """A ``WHERE`` clause for the filters that are set; column names are ours, not input."""
+    chosen = {column: value for column, value in equal.items() if value is not None}
+    clause = " AND ".join(f"{column} = ?" for column in chosen)
+    return (f"WHERE {clause}" if clause else ""), list(chosen.values())
 
 
 def _request(row: sqlite3.Row, history: tuple[HistoryEntry, ...]) -> RequestRecord:
