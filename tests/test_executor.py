@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hookrunner.execution import Limits, RunSpec, execute, hook_environment
+from hookrunner.execution.limits import PRLIMIT
 
 LIMITS = Limits(max_processes=4096, max_memory_bytes=1 << 30, max_file_bytes=1 << 26)
 
@@ -201,3 +202,31 @@ def test_file_size_limit_applies(tmp_path: Path) -> None:
     outcome = asyncio.run(execute(limited))
     assert outcome.status == "failed"
     assert (tmp_path / "big").stat().st_size <= 1 << 20
+
+
+LIMITS_PROBE = """
+import json, resource
+names = ("RLIMIT_NPROC", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_CORE")
+print(json.dumps({name: resource.getrlimit(getattr(resource, name)) for name in names}))
+"""
+
+
+@pytest.mark.skipif(PRLIMIT is None, reason="prlimit(1) (util-linux) is not installed")
+def test_prlimit_and_preexec_launches_set_the_same_limits() -> None:
+    wanted = Limits(max_processes=321, max_memory_bytes=1 << 29, max_file_bytes=1 << 20)
+    seen = []
+    for launch in (wanted.launch([sys.executable, "-c", LIMITS_PROBE], prlimit)
+                   for prlimit in (PRLIMIT, None)):  # fmt: skip
+        probe = subprocess.run(launch.argv, preexec_fn=launch.preexec_fn,
+                               capture_output=True, text=True, check=True)  # fmt: skip
+        seen.append(json.loads(probe.stdout))
+    assert (
+        seen[0]
+        == seen[1]
+        == {
+            "RLIMIT_NPROC": [321, 321],
+            "RLIMIT_DATA": [1 << 29, 1 << 29],
+            "RLIMIT_FSIZE": [1 << 20, 1 << 20],
+            "RLIMIT_CORE": [0, 0],
+        }
+    )

@@ -14,11 +14,12 @@ import asyncio
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -118,19 +119,29 @@ def _kill_everything(pgid: int, marker: bytes) -> None:
         time.sleep(0.01)
 
 
-def _write_private_files(
-    directory: Path, files: Mapping[str, bytes], uid: int | None
-) -> dict[str, str]:
-    paths = {}
-    for name, content in files.items():
-        path = directory / name.lower()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
+@contextlib.contextmanager
+def _private_files(files: Mapping[str, bytes], uid: int | None) -> Iterator[dict[str, str]]:
+    """Write ``files`` where only the hook can read them; yield env var name -> path.
+
+    The directory exists only for runs that have files, and is removed after the run.
+    """
+    if not files:
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="hookrunner-") as private_dir:
+        directory = Path(private_dir)
+        paths = {}
+        for name, content in files.items():
+            path = directory / name.lower()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            paths[name] = str(path)
+            if uid is not None:
+                os.chown(path, uid, -1)
         if uid is not None:
-            os.chown(path, uid, -1)
-        paths[name] = str(path)
-    return paths
+            os.chown(directory, uid, -1)
+        yield paths
 
 
 def _classify(exit_code: int | None, timed_out: bool) -> Status:
@@ -143,6 +154,19 @@ def _classify(exit_code: int | None, timed_out: bool) -> Status:
     return "failed"
 
 
+def _resolve(command: str, cwd: Path, env: Mapping[str, str]) -> str | None:
+    """The program ``command`` names, found as exec would find it in the hook's cwd and PATH."""
+    candidate = str(cwd / command) if "/" in command else command
+    return shutil.which(candidate, path=env.get("PATH", os.defpath))
+
+
+def _not_started(spec: RunSpec, reason: str, started_at: float, clock: float) -> Outcome:
+    return Outcome(
+        "failed", None, "", f"hookrunner: cannot start {spec.argv[0]}: {reason}",
+        False, started_at, time.monotonic() - clock, {},
+    )  # fmt: skip
+
+
 async def execute(spec: RunSpec) -> Outcome:
     """Run one hook to completion; never raises for anything the hook does."""
     loop = asyncio.get_running_loop()
@@ -153,33 +177,32 @@ async def execute(spec: RunSpec) -> Outcome:
     account = pwd.getpwnam(spec.user) if spec.user else None
     uid = account.pw_uid if account else None
 
-    with tempfile.TemporaryDirectory(prefix="hookrunner-") as private_dir:
-        private = Path(private_dir)
-        if uid is not None:
-            os.chown(private, uid, -1)
-        env = dict(spec.env)
-        env.update(_write_private_files(private, spec.files, uid))
-        env[EXEC_MARKER_ENV] = marker_value
+    env = dict(spec.env)
+    env[EXEC_MARKER_ENV] = marker_value
+    program = _resolve(spec.argv[0], spec.cwd, env)
+    if program is None:
+        return _not_started(spec, "not found or not executable", started_at, clock)
+    launch = spec.limits.launch([program, *spec.argv[1:]])
+
+    with _private_files(spec.files, uid) as paths:
+        env.update(paths)
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _HookProtocol(loop, spec.max_output_bytes),
-                *spec.argv,
+                *launch.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=spec.cwd,
                 env=env,
                 start_new_session=True,
-                preexec_fn=spec.limits.preexec(),
+                preexec_fn=launch.preexec_fn,
                 user=uid,
                 group=account.pw_gid if account else None,
                 extra_groups=[] if account else None,
             )
         except (OSError, ValueError) as exc:
-            return Outcome(
-                "failed", None, "", f"hookrunner: cannot start {spec.argv[0]}: {exc}",
-                False, started_at, time.monotonic() - clock, {},
-            )  # fmt: skip
+            return _not_started(spec, str(exc), started_at, clock)
 
         pgid = transport.get_pid()
         timed_out = False
