@@ -12,21 +12,31 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from typing import NamedTuple
 
 import structlog
 
 from hookrunner import metrics
 from hookrunner.config import Settings
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
-from hookrunner.journal import Accepted, Journal, JournalError, RunRecord
+from hookrunner.journal import Accepted, EventRecord, Journal, JournalError, RunRecord
 from hookrunner.payloads import SessionEvent
-from hookrunner.repo import Repository
+from hookrunner.repo import HookIndex, Repository
 from hookrunner.runlog import report_run
 from hookrunner.session_hooks import hook_name, run_session_hook
 
 log = structlog.get_logger("hookrunner.dispatch")
 IDLE_POLL = 0.5
 JOURNAL_RETRY = 1.0
+
+
+class Claim(NamedTuple):
+    """A claimed run with its event and pinned snapshot; without a run, when one is due."""
+
+    run: RunRecord | None
+    event: EventRecord | None = None
+    hooks: HookIndex | None = None
+    next_due: float | None = None
 
 
 def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult:
@@ -124,35 +134,47 @@ class Dispatcher:
     async def _worker(self) -> None:
         while not self._stopping:
             try:
-                run = await asyncio.to_thread(self.journal.claim_due)
+                claim = await asyncio.to_thread(self._claim)
             except JournalError as exc:  # disk full: nothing is lost, try again shortly
                 log.error("journal_error", error=str(exc))
                 await asyncio.sleep(JOURNAL_RETRY)
                 continue
-            if run is None:
-                await self._idle()
+            if claim.run is None:
+                await self._idle(claim.next_due)
                 continue
             self.running += 1
             try:
-                await self._attempt(run)
+                await self._attempt(claim)
             finally:
                 self.running -= 1
 
-    async def _idle(self) -> None:
-        next_due = await asyncio.to_thread(self.journal.next_due_at)
+    def _claim(self) -> Claim:
+        """In a worker thread: claim a due run and fetch all its attempt needs, in one hop."""
+        run = self.journal.claim_due()
+        if run is None:
+            return Claim(None, next_due=self.journal.next_due_at())
+        event = self.journal.event(run.event_id)
+        index = self.repository.acquire() if event is not None else None
+        return Claim(run, event, index)
+
+    async def _idle(self, next_due: float | None) -> None:
         delay = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - time.time()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.acquire(), delay)
 
-    async def _attempt(self, run: RunRecord) -> None:
+    async def _attempt(self, claim: Claim) -> None:
+        run = claim.run
+        assert run is not None
         structlog.contextvars.bind_contextvars(run_id=run.run_id, event_id=run.event_id)
         try:
-            result = await self._run_hook(run)
+            result = await self._run_hook(run, claim.event, claim.hooks)
         except Exception as exc:  # a bug or a corrupt record must not kill the worker
             log.exception("run_error")
             result = failed_attempt(run, "failed", f"internal error: {exc}")
         finally:
             structlog.contextvars.unbind_contextvars("run_id", "event_id")
+            if claim.hooks is not None:
+                self.repository.release(claim.hooks)
         status, next_at = self._next_state(result)
         await self._record(result, status, next_at)
         # The run's lifecycle state, and the attempt's executor status as its outcome.
@@ -171,25 +193,21 @@ class Dispatcher:
                 log.error("journal_error", error=str(exc), run_id=result.run_id)
                 await asyncio.sleep(JOURNAL_RETRY)
 
-    async def _run_hook(self, run: RunRecord) -> RunResult:
-        record = await asyncio.to_thread(self.journal.event, run.event_id)
+    async def _run_hook(
+        self, run: RunRecord, record: EventRecord | None, index: HookIndex | None
+    ) -> RunResult:
         if record is None:
             return failed_attempt(run, "failed", "event missing from the journal")
-        event = SessionEvent.model_validate(record.body)
-        index = await asyncio.to_thread(self.repository.acquire)
         if index is None:
             return failed_attempt(run, "tempfail", "no snapshot of the runbooks repository yet")
-        try:
-            return await run_session_hook(
-                event,
-                index,
-                self.settings.executor,
-                run_id=run.run_id,
-                event_id=run.event_id,
-                attempt=run.attempt,
-            )
-        finally:
-            self.repository.release(index)
+        return await run_session_hook(
+            SessionEvent.model_validate(record.body),
+            index,
+            self.settings.executor,
+            run_id=run.run_id,
+            event_id=run.event_id,
+            attempt=run.attempt,
+        )
 
     def _next_state(self, result: RunResult) -> tuple[str, float | None]:
         """The run's lifecycle state after this attempt, and when to try again."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -38,11 +38,17 @@ def services_of(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(services_of)]
+async def _services(request: Request) -> Services:
+    # Dependencies are async on purpose: FastAPI runs a plain ``def`` one in a worker
+    # thread, and those thread hops cost more than the work itself.
+    return services_of(request)
 
 
-def require(scope: str) -> Callable[[Request], Caller]:
-    def check(request: Request) -> Caller:
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
+    async def check(request: Request) -> Caller:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="hookrunner"'}
