@@ -91,9 +91,12 @@ class SnapshotStore:
     def unpin(self, snapshot: Snapshot) -> None:
         with self._lock:
             self._pins[snapshot.commit] -= 1
-            if self._pins[snapshot.commit] <= 0:
-                del self._pins[snapshot.commit]
-        self.collect_garbage()
+            if self._pins[snapshot.commit] > 0:
+                return
+            del self._pins[snapshot.commit]
+        current = self.current()
+        if current is None or current.commit != snapshot.commit:  # only then is there garbage
+            self.collect_garbage()
 
     def collect_garbage(self) -> None:
         if not self.snapshots.is_dir():
