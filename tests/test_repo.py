@@ -194,6 +194,34 @@ def test_corrupt_clone_heals_by_recloning(work_repo: WorkRepo, tmp_path: Path) -
     assert '"version": 2' in hook_text(repository)
 
 
+def test_corrupt_pack_heals_while_last_good_serves(work_repo: WorkRepo, tmp_path: Path) -> None:
+    # A file that every later commit shares, so the next snapshot needs the corrupt pack.
+    work_repo.commit({"hoop-hooks/runbooklib.py": "SHARED = 1\n" * 200})
+    repository = make_repository(str(work_repo.bare), tmp_path / "state")
+    repository.refresh()
+    served = hook_text(repository)
+    clone = tmp_path / "state" / "repo" / "clone.git"
+    git("repack", "-a", "-d", "-q", cwd=clone)
+    packs = list((clone / "objects" / "pack").glob("*.pack"))
+    assert packs and not list((clone / "objects").glob("??/*"))  # every object is packed
+    for pack in packs:
+        pack.chmod(0o644)
+        data = bytearray(pack.read_bytes())
+        for offset in range(12, len(data) - 20):  # keep the header and trailer, flip the rest
+            data[offset] ^= 0xFF
+        pack.write_bytes(data)
+    assert hook_text(repository) == served  # served from the snapshot, no git needed
+    new_commit = work_repo.echo_hook(2)
+    report = repository.refresh()
+    assert report is not None and report.ok and report.commit == new_commit
+    assert '"version": 2' in hook_text(repository)
+    index = repository.index()
+    assert index is not None
+    shared = index.snapshot.path / "hoop-hooks" / "runbooklib.py"
+    assert shared.read_text() == "SHARED = 1\n" * 200
+    git("fsck", "--full", "--no-progress", cwd=clone)  # the healed clone is sound
+
+
 def test_deleted_branch_keeps_last_good_then_recovers(work_repo: WorkRepo, tmp_path: Path) -> None:
     repository = make_repository(str(work_repo.bare), tmp_path / "state")
     first = repository.refresh()
