@@ -127,21 +127,15 @@ def process_stats(pid: int) -> Stats:
                  int(status["Threads"]), len(children))  # fmt: skip
 
 
-def bench_daemon(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> None:
-    executor = {"max_concurrency": 4, "interpreter": sys.executable}  # as the baseline uses
+def bench_leaks(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> None:
+    """RSS, fds, threads and children before and after many events and syncs (goal: flat)."""
+    tmp.mkdir()
+    executor = {"max_concurrency": 4, "interpreter": sys.executable}
     daemon = RunningDaemon(tmp, str(work_repo.bare), executor=executor, log={"level": "warning"})
     daemon.start()
     assert daemon.process is not None
     pid = daemon.process.pid
     try:
-        time.sleep(1)
-        print(f"daemon idle         {process_stats(pid)}")
-        hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
-        env = {**os.environ, "HOOP_RUNBOOK_HOOK_PAYLOAD": "{}"}
-
-        def spawn(_n: int) -> None:
-            subprocess.run([sys.executable, str(hook)], check=True, capture_output=True, env=env)
-
         with daemon.client("events-token") as client:
 
             def post(n: int) -> None:
@@ -149,19 +143,26 @@ def bench_daemon(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> Non
                                      json={"sid": f"b{n}", "connection_name": "c"})  # fmt: skip
                 assert answer.status_code == 200, answer.text
 
-            base_rate, base_lat = load(spawn, 400, 4)
-            rate, lat = load(post, 400, 4)
-            print(f"events/s (c=4, wait) {rate:7.1f}  python3 hook.py loop {base_rate:7.1f}"
-                  f"  ratio {rate / base_rate:5.2f}x")  # fmt: skip
-            print(f"latency p50/p99     {milliseconds(lat)}  baseline {milliseconds(base_lat)}")
+            load(post, 400, 4)  # warm: caches, thread pools and allocator arenas fill first
             before = process_stats(pid)
+            started = time.perf_counter()
             load(post, events, 4)
+            event_seconds = time.perf_counter() - started
         with daemon.client("admin-token") as admin:
-            for _ in range(syncs):
+            started = time.perf_counter()
+            for n in range(syncs):
+                if n % 10 == 0:  # every tenth sync publishes a new snapshot and collects the old
+                    work_repo.commit(
+                        {"hoop-hooks/session-open.runbook.py": f"{TRIVIAL_HOOK}# {n}\n"}
+                    )
                 assert admin.post("/v1/sync").status_code == 200
+            sync_seconds = time.perf_counter() - started
         after = process_stats(pid)
-        print(f"before {events} events + {syncs} syncs: {before}")
-        print(f"after                 : {after}")
+        print(f"leaks: {events} events in {event_seconds:.0f} s, {syncs} syncs"
+              f" ({syncs // 10} new commits) in {sync_seconds:.0f} s")  # fmt: skip
+        print(f"     before {before}")
+        print(f"     after  {after}")
+        print(f"     RSS growth {after.rss_mib - before.rss_mib:+.1f} MiB (goal < 5 MB)")
     finally:
         daemon.stop()
 
@@ -403,7 +404,7 @@ def main() -> None:
         bench_concurrency(tmp / "concurrency", work_repo, args.repeat)
         bench_push_to_live(tmp / "push", work_repo)
         bench_stalled_git(tmp / "stalled", work_repo)
-        bench_daemon(tmp, work_repo, args.events, args.syncs)
+        bench_leaks(tmp / "leaks", work_repo, args.events, args.syncs)
         bench_flow(tmp, work_repo, args.runs)
 
 
