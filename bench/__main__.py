@@ -146,11 +146,17 @@ def bench_leaks(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> None
             load(post, 400, 4)  # warm: caches, thread pools and allocator arenas fill first
             before = process_stats(pid)
             started = time.perf_counter()
-            load(post, events, 4)
+            trend = []  # RSS after each quarter: a cache levels off, a leak keeps climbing
+            for _ in range(4):
+                load(post, events // 4, 4)
+                trend.append(f"{process_stats(pid).rss_mib:.1f}")
             event_seconds = time.perf_counter() - started
         with daemon.client("admin-token") as admin:
             started = time.perf_counter()
+            sync_trend = []
             for n in range(syncs):
+                if n and n % (syncs // 4) == 0:
+                    sync_trend.append(f"{process_stats(pid).rss_mib:.1f}")
                 if n % 10 == 0:  # every tenth sync publishes a new snapshot and collects the old
                     work_repo.commit(
                         {"hoop-hooks/session-open.runbook.py": f"{TRIVIAL_HOOK}# {n}\n"}
@@ -158,9 +164,12 @@ def bench_leaks(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> None
                 assert admin.post("/v1/sync").status_code == 200
             sync_seconds = time.perf_counter() - started
         after = process_stats(pid)
+        sync_trend.append(f"{after.rss_mib:.1f}")
         print(f"leaks: {events} events in {event_seconds:.0f} s, {syncs} syncs"
               f" ({syncs // 10} new commits) in {sync_seconds:.0f} s")  # fmt: skip
         print(f"     before {before}")
+        print(f"     RSS after each quarter of the events: {' / '.join(trend)} MiB")
+        print(f"     RSS after each quarter of the syncs: {' / '.join(sync_trend)} MiB")
         print(f"     after  {after}")
         print(f"     RSS growth {after.rss_mib - before.rss_mib:+.1f} MiB (goal < 5 MB)")
     finally:
