@@ -133,6 +133,22 @@ def test_run_stays_pinned_while_newer_snapshot_is_published(
     assert not old_path.exists(), "unpinned old snapshot is collected"
 
 
+def test_old_snapshot_outlives_the_publish_until_lookups_moved_on(
+    work_repo: WorkRepo, tmp_path: Path
+) -> None:
+    # An event looking up the index between a publish and the index switch must still
+    # find the snapshot it was handed, so collection waits for the switch.
+    repository = make_repository(str(work_repo.bare), tmp_path / "state", ttl=3600)
+    repository.refresh()
+    old = repository.last_good()
+    assert old is not None
+    new = repository.store.publish("f" * 40, lambda target: (target / "hoop-hooks").mkdir())
+    assert repository.store.current() == new and old.snapshot.path.is_dir()
+    work_repo.echo_hook(2)
+    repository.refresh()
+    assert not old.snapshot.path.exists() and not new.path.exists()
+
+
 def test_server_down_keeps_last_good_within_refresh_wait(
     git_daemon: GitDaemon, work_repo: WorkRepo, tmp_path: Path
 ) -> None:

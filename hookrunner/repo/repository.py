@@ -175,6 +175,7 @@ class Repository:
             self._cache["index"] = index
             self._last_good = index
             self._confirmed_at = time.time()
+        self.store.collect_garbage()  # only now: no lookup can still return the old snapshot
         self._report(
             SyncReport(True, snapshot.commit, None, time.time(), time.monotonic() - started)
         )

@@ -63,7 +63,11 @@ class SnapshotStore:
         return Snapshot(path.name, path) if path.is_dir() else None
 
     def publish(self, commit: str, fill: Callable[[Path], None]) -> Snapshot:
-        """Build the tree with ``fill`` in a scratch dir, then make it current atomically."""
+        """Build the tree with ``fill`` in a scratch dir, then make it current atomically.
+
+        The previous snapshot stays until :meth:`collect_garbage`, so that whoever hands
+        snapshots out can switch to the new one before the old one goes.
+        """
         self.snapshots.mkdir(parents=True, exist_ok=True)
         final = self.snapshots / commit
         if not final.is_dir():
@@ -80,7 +84,6 @@ class SnapshotStore:
             link_tmp.unlink()
         link_tmp.symlink_to(Path("snapshots") / commit)
         link_tmp.replace(self.current_link)
-        self.collect_garbage()
         return Snapshot(commit, final)
 
     def pin(self, snapshot: Snapshot) -> None:
