@@ -297,6 +297,7 @@ def bench_concurrency(tmp: Path, work_repo: WorkRepo, repeat: int) -> None:
             def post_webhook(_n: int) -> None:
                 assert plain.post(tool.url, json=body).status_code == 200  # type: ignore[union-attr]
 
+            where_the_time_goes(client, body)
             for concurrency in (1, 4, 16):
                 figures: dict[str, list[float]] = collections.defaultdict(list)
                 for _ in range(repeat):
@@ -323,6 +324,23 @@ def bench_concurrency(tmp: Path, work_repo: WorkRepo, repeat: int) -> None:
         daemon.stop()
         if tool is not None:
             tool.terminate()
+
+
+def where_the_time_goes(client: httpx.Client, body: dict[str, str], events: int = 100) -> None:
+    """One ?wait event at a time, split by the run record's timestamps (same host clock)."""
+    parts: dict[str, list[float]] = collections.defaultdict(list)
+    for _ in range(events):
+        sent = time.time()
+        run = client.post("/v1/events/session-open?wait=true", json=body).json()["runs"][0]
+        answered = time.time()
+        hook_ended = run["started_at"] + run["duration_s"]
+        parts["intake"].append(run["created_at"] - sent)
+        parts["queue"].append(run["started_at"] - run["created_at"])
+        parts["hook"].append(run["duration_s"])
+        parts["after"].append(answered - hook_ended)
+        parts["total"].append(answered - sent)
+    medians = ", ".join(f"{name} {statistics.median(v) * 1000:.1f}" for name, v in parts.items())
+    print(f"one ?wait event, medians in ms: {medians}")
 
 
 def bench_push_to_live(tmp: Path, work_repo: WorkRepo) -> None:
