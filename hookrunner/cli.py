@@ -497,6 +497,7 @@ def flow_prompt(
 @user_option
 @field_option
 @click.option("--duration", help="Seconds, or 30m / 1h; capped by the flow's max_duration.")
+@click.option("--idempotency-key", help="Repeat-safe key: a repeat gets the request it opened.")
 @click.option("--json", "as_json", is_flag=True)
 @client_options
 def flow_request(
@@ -504,6 +505,7 @@ def flow_request(
     user: str,
     fields: dict[str, str],
     duration: str | None,
+    idempotency_key: str | None,
     as_json: bool,
     config_file: str | None,
     token_file: str | None,
@@ -513,7 +515,9 @@ def flow_request(
     if duration is not None:
         body["duration"] = int(duration) if duration.isdigit() else duration
     path = f"/v1/flows/{slug}/requests"
-    _print_request(call_daemon(config_file, token_file, "POST", path, json=body), as_json)
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    answer = call_daemon(config_file, token_file, "POST", path, json=body, headers=headers)
+    _print_request(answer, as_json)
 
 
 def _decision_command(event: str) -> click.Command:

@@ -124,7 +124,7 @@ async def preview_flow(
                 if event == "prompt":
                     await engine.prompt(slug, user, fields)
                 elif event == "request":
-                    request_id = (await engine.request(slug, user, fields, None)).request_id
+                    request_id = (await engine.request(slug, user, fields, None)).record.request_id
                 elif timer_kind is not None:
                     timer = journal.due_timers(time.time() + 1)[0]
                     await engine.fire_timer(timer)

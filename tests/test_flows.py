@@ -262,6 +262,47 @@ def test_deny_after_escalation_is_a_conflict(flows_daemon: RunningDaemon) -> Non
     assert "escalated" in denied.json()["detail"]
 
 
+def test_a_repeated_request_with_its_idempotency_key_opens_one(
+    flows_daemon: RunningDaemon, grants: Path
+) -> None:
+    body = {"user": {"email": "oncall@example.com"}, "fields": {"urgency": "urgent"}}
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(3)
+
+    def deliver() -> None:
+        with flows_daemon.client("flows-token") as client:
+            start.wait()
+            answers.append(client.post("/v1/flows/prod-db/requests", json=body,
+                                       headers={"Idempotency-Key": "page-42"}))  # fmt: skip
+
+    def on_request_runs(client: httpx.Client) -> int:
+        runs = client.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+        return sum(run["hook"] == "prod-db/on_request" for run in runs)
+
+    with flows_daemon.client("flows-token") as client:
+        hooks_before = on_request_runs(client)
+        threads = [threading.Thread(target=deliver) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        late = client.post("/v1/flows/prod-db/requests", json=body,
+                           headers={"Idempotency-Key": "page-42"})  # fmt: skip
+        other = client.post("/v1/flows/prod-db/requests", json=body,
+                            headers={"Idempotency-Key": "page-43"})  # fmt: skip
+        hooks_after = on_request_runs(client)
+    assert sorted(answer.status_code for answer in answers) == [200, 200, 201]
+    first = next(answer.json() for answer in answers if answer.status_code == 201)
+    assert first["state"] == "escalated"
+    for repeat in [*answers, late]:
+        if repeat.status_code == 200:
+            assert repeat.json() == {**first, "duplicate": True}
+    assert late.status_code == 200
+    assert other.status_code == 201 and other.json()["id"] != first["id"]
+    assert hooks_after - hooks_before == 2  # one on_request per key
+    assert [g["request"] for g in grant_log(grants)] == [first["id"], other.json()["id"]]
+
+
 def test_on_approve_veto_leaves_the_request_pending(flows_daemon: RunningDaemon) -> None:
     with flows_daemon.client("flows-token") as client:
         request = open_request(client, "prod-db", "dev@example.com")

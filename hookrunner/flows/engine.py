@@ -17,7 +17,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 
@@ -71,6 +71,13 @@ class NoSnapshot(Exception):
     """No snapshot of the runbooks repository is available yet."""
 
 
+class Opened(NamedTuple):
+    """A request, and whether an earlier delivery under the same key had opened it."""
+
+    record: RequestRecord
+    duplicate: bool
+
+
 @dataclass
 class Step:
     """One walk through the state machine, on one snapshot of one flow."""
@@ -110,9 +117,34 @@ class Engine:
             await self._after(step, "prompt", probe, actor, {}, with_request=False)
 
     async def request(
-        self, slug: str, email: str, fields: dict[str, Any], duration: float | None
+        self,
+        slug: str,
+        email: str,
+        fields: dict[str, Any],
+        duration: float | None,
+        dedup_key: str | None = None,
+    ) -> Opened:
+        """Open a request; ``on_request`` may refuse it, or approve or deny it at once.
+
+        With ``dedup_key`` (from an ``Idempotency-Key``), a repeat gets the request the
+        first delivery opened, as it is now, and runs no hook.
+        """
+        if dedup_key is None:
+            return Opened(await self._open(slug, email, fields, duration, None), duplicate=False)
+        async with self._lock(f"delivery:{dedup_key}"):  # a repeat racing the first waits
+            known = await asyncio.to_thread(self.journal.requested, dedup_key)
+            if known is not None:
+                return Opened(await self._read(known), duplicate=True)
+            return Opened(await self._open(slug, email, fields, duration, dedup_key), False)
+
+    async def _open(
+        self,
+        slug: str,
+        email: str,
+        fields: dict[str, Any],
+        duration: float | None,
+        dedup_key: str | None,
     ) -> RequestRecord:
-        """Open a request; ``on_request`` may refuse it, or approve or deny it at once."""
         async with self._step(slug, "flow.request", {"user": email}) as step:
             settings = step.flow.settings
             now = time.time()
@@ -124,7 +156,7 @@ class Engine:
             directive = await self._on(step, "request", record, actor, {})
             entry = HistoryEntry("request", email, now, fields.get("reason"))
             expiry = (("expire", now + settings.request_timeout),)
-            await asyncio.to_thread(self.journal.create_request, record, entry, expiry)
+            await asyncio.to_thread(self.journal.create_request, record, entry, expiry, dedup_key)
             self._transitioned(record, "pending")
             record = await self._read(record.request_id)
             if directive is not None and directive["directive"] != "request":

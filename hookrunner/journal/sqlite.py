@@ -216,8 +216,18 @@ class SqliteJournal:
         return accepted
 
     def _delivery(self, key: str) -> Accepted | None:
+        response = self._delivery_response(key)
+        return Accepted.from_json(response) if response is not None else None
+
+    def _delivery_response(self, key: str) -> str | None:
         row = self._db.execute("SELECT response FROM deliveries WHERE key = ?", (key,)).fetchone()
-        return Accepted.from_json(row["response"]) if row else None
+        return str(row["response"]) if row else None
+
+    def requested(self, key: str) -> str | None:
+        """The id of the request that delivery ``key`` opened, if it opened one."""
+        with self._lock:
+            response = self._delivery_response(key)
+        return str(json.loads(response)["request_id"]) if response is not None else None
 
     @staticmethod
     def _delivery_insert(key: str, response: str, now: float) -> tuple[str, tuple[Any, ...]]:
@@ -362,8 +372,14 @@ class SqliteJournal:
         )
 
     def create_request(
-        self, request: RequestRecord, entry: HistoryEntry, timers: tuple[tuple[str, float], ...]
+        self,
+        request: RequestRecord,
+        entry: HistoryEntry,
+        timers: tuple[tuple[str, float], ...],
+        dedup_key: str | None = None,
     ) -> None:
+        """Insert ``request``, and the delivery key that opened it (see :meth:`requested`)."""
+        opened = json.dumps({"request_id": request.request_id})
         with self._lock:
             self._write(
                 [
@@ -386,6 +402,11 @@ class SqliteJournal:
                     ),
                     self._history_insert(request.request_id, entry),
                     *(self._timer_insert(request.request_id, k, due) for k, due in timers),
+                    *(
+                        [self._delivery_insert(dedup_key, opened, request.created_at)]
+                        if dedup_key is not None
+                        else []
+                    ),
                 ]
             )
 

@@ -113,10 +113,14 @@ async def open_request(
     except ValueError as exc:
         raise Problem(422, f"duration: {exc}") from None
     refuse_while_stopping(services)
-    record = await _engine_call(
-        lambda: services.engine.request(slug, body.user.email, body.fields, duration)
+    key = request.headers.get("idempotency-key")
+    dedup = f"idem:flow:{slug}:{key}" if key else None
+    opened = await _engine_call(
+        lambda: services.engine.request(slug, body.user.email, body.fields, duration, dedup)
     )
-    return JSONResponse(record.to_dict(), status_code=201)
+    if opened.duplicate:
+        return JSONResponse({**opened.record.to_dict(), "duplicate": True}, status_code=200)
+    return JSONResponse(opened.record.to_dict(), status_code=201)
 
 
 def _decision(event: Literal["approve", "deny", "revoke"]) -> None:
