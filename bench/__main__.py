@@ -147,8 +147,9 @@ def bench_leaks(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> None
             before = process_stats(pid)
             started = time.perf_counter()
             trend = []  # RSS after each quarter: a cache levels off, a leak keeps climbing
+            rates = []  # and events/s per quarter: does a growing journal slow intake?
             for _ in range(4):
-                load(post, events // 4, 4)
+                rates.append(f"{load(post, events // 4, 4)[0]:.0f}")
                 trend.append(f"{process_stats(pid).rss_mib:.1f}")
             event_seconds = time.perf_counter() - started
         with daemon.client("admin-token") as admin:
@@ -168,7 +169,8 @@ def bench_leaks(tmp: Path, work_repo: WorkRepo, events: int, syncs: int) -> None
         print(f"leaks: {events} events in {event_seconds:.0f} s, {syncs} syncs"
               f" ({syncs // 10} new commits) in {sync_seconds:.0f} s")  # fmt: skip
         print(f"     before {before}")
-        print(f"     RSS after each quarter of the events: {' / '.join(trend)} MiB")
+        print(f"     RSS after each quarter of the events: {' / '.join(trend)} MiB"
+              f" (events/s {' / '.join(rates)})")  # fmt: skip
         print(f"     RSS after each quarter of the syncs: {' / '.join(sync_trend)} MiB")
         print(f"     after  {after}")
         print(f"     RSS growth {after.rss_mib - before.rss_mib:+.1f} MiB (goal < 5 MB)")
