@@ -48,6 +48,19 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
+    """Let hooks that run as ``executor.user`` reach the snapshots.
+
+    Only the directories above the snapshots open up, and only to pass through (``0711``):
+    the journal, the lock and the git credentials keep their private modes, and the
+    snapshots themselves are read-only.
+    """
+    snapshots = repository.store.snapshots
+    snapshots.mkdir(parents=True, exist_ok=True)
+    for directory in (state_dir, snapshots.parent, snapshots):
+        directory.chmod(0o711)
+
+
 def _lock_state_dir(state_dir: Path) -> IO[str]:
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle = (state_dir / "hookrunner.lock").open("w")
@@ -102,6 +115,8 @@ class Daemon:
         journal = open_journal(settings.state.dir)
         try:
             repository = Repository(settings.repo, settings.state.dir)
+            if settings.executor.user:
+                _open_snapshots_to_hooks(settings.state.dir, repository)
             dispatcher = Dispatcher(journal, repository, settings)
             engine = Engine(journal, repository, settings)
             timers = TimerLoop(journal, engine)
@@ -170,6 +185,8 @@ class Daemon:
         services.dispatcher.settings = settings
         services.engine.settings = settings
         services.repository.reconfigure(settings.repo)
+        if settings.executor.user:
+            _open_snapshots_to_hooks(settings.state.dir, services.repository)
         services.repository.request_refresh()
         log.info("reloaded")
         systemd.notify("STATUS=config reloaded")

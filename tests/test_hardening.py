@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +45,24 @@ HOOKS = {
         "        break\n"
     ),
 }
+HOOKS["whoami"] = """
+import json, os
+state = os.environ["HOOKRUNNER_TEST_STATE"]
+
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except OSError:
+        return "refused"
+
+print(json.dumps({
+    "uid": os.getuid(),
+    "journal": attempt(lambda: open(os.path.join(state, "hookrunner.db"), "rb").read(1)),
+    "snapshot_write": attempt(lambda: open("written-by-hook", "w")),
+    "listing": attempt(lambda: os.listdir(state)),
+}))
+"""
 SELECTOR = """\
 import json, os, runpy
 name = json.loads(os.environ["HOOP_RUNBOOK_HOOK_PAYLOAD"])["event_session_open"]["connection_name"]
@@ -105,11 +127,65 @@ def test_daemonized_grandchild_is_killed(hostile_daemon: RunningDaemon) -> None:
     assert leftovers() == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="RLIMIT_NPROC does not bind root")
-def test_fork_bomb_is_stopped_by_the_process_limit(hostile_daemon: RunningDaemon) -> None:
-    run = run_hook(hostile_daemon, "forkbomb")
+HOOK_ACCOUNT = "nobody"
+
+
+def interpreter_for_hook_account() -> str | None:
+    """A system ``python3`` that the unprivileged hook account can run, if there is one."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        with contextlib.suppress(OSError, KeyError):
+            probe = subprocess.run([candidate, "-c", "pass"], user=HOOK_ACCOUNT,
+                                   capture_output=True, check=False)  # fmt: skip
+            if probe.returncode == 0:
+                return candidate
+    return None
+
+
+@pytest.fixture
+def unprivileged_daemon(work_repo: WorkRepo) -> Iterator[RunningDaemon]:
+    """As root, a daemon whose hooks run as ``nobody`` (``executor.user``)."""
+    if os.geteuid() != 0:
+        pytest.skip("executor.user needs root to switch accounts")
+    interpreter = interpreter_for_hook_account()
+    if interpreter is None:
+        pytest.skip(f"no python3 that {HOOK_ACCOUNT!r} can run")
+    work_repo.commit(
+        {"hoop-hooks/session-open.runbook.py": SELECTOR}
+        | {f"hoop-hooks/{name}.py": source for name, source in HOOKS.items()}
+    )
+    # pytest's own tmp dirs are private to root; the hook account must pass through these.
+    base = Path(tempfile.mkdtemp(prefix="hookrunner-user-"))
+    base.chmod(0o711)
+    executor = {"interpreter": interpreter, "user": HOOK_ACCOUNT, "timeout": 20,
+                "max_processes": 64, "max_memory_bytes": 256 << 20,
+                "env": {"HOOKRUNNER_TEST_STATE": str(base / "daemon" / "state")}}  # fmt: skip
+    daemon = RunningDaemon(base, str(work_repo.bare), executor=executor)
+    daemon.start()
+    yield daemon
+    daemon.stop()
+    for pid in leftovers():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), 9)
+    shutil.rmtree(base)
+
+
+def test_fork_bomb_is_stopped_by_the_process_limit(request: pytest.FixtureRequest) -> None:
+    # RLIMIT_NPROC does not bind root, so as root the bomb runs as the hook account.
+    fixture = "unprivileged_daemon" if os.geteuid() == 0 else "hostile_daemon"
+    daemon: RunningDaemon = request.getfixturevalue(fixture)
+    run = run_hook(daemon, "forkbomb")
     assert "fork refused" in str(run["stdout"])
     assert leftovers() == []
+
+
+def test_hooks_run_as_executor_user_and_reach_nothing_private(
+    unprivileged_daemon: RunningDaemon,
+) -> None:
+    run = run_hook(unprivileged_daemon, "whoami")
+    assert run["status"] == "succeeded", run["stderr"]
+    seen = json.loads(str(run["stdout"]))
+    assert seen["uid"] == pwd.getpwnam(HOOK_ACCOUNT).pw_uid
+    assert seen == {**seen, "journal": "refused", "snapshot_write": "refused", "listing": "refused"}
 
 
 def open_session(client: httpx.Client, sid: str) -> httpx.Response:
