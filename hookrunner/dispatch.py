@@ -37,6 +37,7 @@ class Claim(NamedTuple):
     event: EventRecord | None = None
     hooks: HookIndex | None = None
     next_due: float | None = None
+    error: str | None = None
 
 
 def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult:
@@ -153,9 +154,13 @@ class Dispatcher:
         run = self.journal.claim_due()
         if run is None:
             return Claim(None, next_due=self.journal.next_due_at())
-        event = self.journal.event(run.event_id)
-        index = self.repository.acquire() if event is not None else None
-        return Claim(run, event, index)
+        try:
+            event = self.journal.event(run.event_id)
+            hooks = self.repository.acquire() if event is not None else None
+        except Exception as exc:  # the run is claimed now: it must end as an attempt
+            log.exception("claim_error", run_id=run.run_id)
+            return Claim(run, error=f"internal error: {exc}")
+        return Claim(run, event, hooks)
 
     async def _idle(self, next_due: float | None) -> None:
         delay = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - time.time()))
@@ -167,7 +172,7 @@ class Dispatcher:
         assert run is not None
         structlog.contextvars.bind_contextvars(run_id=run.run_id, event_id=run.event_id)
         try:
-            result = await self._run_hook(run, claim.event, claim.hooks)
+            result = await self._run_hook(run, claim)
         except Exception as exc:  # a bug or a corrupt record must not kill the worker
             log.exception("run_error")
             result = failed_attempt(run, "failed", f"internal error: {exc}")
@@ -193,16 +198,16 @@ class Dispatcher:
                 log.error("journal_error", error=str(exc), run_id=result.run_id)
                 await asyncio.sleep(JOURNAL_RETRY)
 
-    async def _run_hook(
-        self, run: RunRecord, record: EventRecord | None, index: HookIndex | None
-    ) -> RunResult:
-        if record is None:
+    async def _run_hook(self, run: RunRecord, claim: Claim) -> RunResult:
+        if claim.error is not None:
+            return failed_attempt(run, "failed", claim.error)
+        if claim.event is None:
             return failed_attempt(run, "failed", "event missing from the journal")
-        if index is None:
+        if claim.hooks is None:
             return failed_attempt(run, "tempfail", "no snapshot of the runbooks repository yet")
         return await run_session_hook(
-            SessionEvent.model_validate(record.body),
-            index,
+            SessionEvent.model_validate(claim.event.body),
+            claim.hooks,
             self.settings.executor,
             run_id=run.run_id,
             event_id=run.event_id,
