@@ -9,18 +9,15 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +26,7 @@ from typing import NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import httpx
-from conftest import GitDaemon, WorkRepo, free_port, wait_for_port
+from conftest import GitDaemon, WorkRepo, free_port, stalled_server, wait_for_port
 from daemon_harness import GIT_SECRET, RunningDaemon
 
 from hookrunner.config import RepoSettings
@@ -388,18 +385,9 @@ def bench_stalled_git(tmp: Path, work_repo: WorkRepo) -> None:
     )  # fmt: skip
     daemon.start()
     git_daemon.stop()
-    stalled = socket.create_server(("127.0.0.1", git_daemon.port))
-    held: list[socket.socket] = []
-
-    def hold_connections() -> None:
-        with contextlib.suppress(OSError):  # closed at the end
-            while True:
-                held.append(stalled.accept()[0])
-
-    threading.Thread(target=hold_connections, daemon=True).start()
     latencies, hook_times = [], []
     try:
-        with daemon.client("events-token") as events:
+        with stalled_server(git_daemon.port) as held, daemon.client("events-token") as events:
             for n in range(50):
                 started = time.perf_counter()
                 answer = events.post("/v1/events/session-open?wait=true",
@@ -409,7 +397,6 @@ def bench_stalled_git(tmp: Path, work_repo: WorkRepo) -> None:
                 time.sleep(0.25)  # let the TTL lapse, so every event meets a stalled refresh
     finally:
         daemon.stop()
-        stalled.close()
     bound = refresh_wait + max(hook_times)
     print(f"stalled git: p50/p99 {milliseconds(latencies)}; bound refresh_wait + hook"
           f" {bound * 1000:.0f} ms; held connections {len(held)}")  # fmt: skip

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +141,21 @@ def git_daemon(work_repo: WorkRepo) -> Iterator[GitDaemon]:
     daemon.start()
     yield daemon
     daemon.stop()
+
+
+@contextlib.contextmanager
+def stalled_server(port: int) -> Iterator[list[socket.socket]]:
+    """A listener on ``port`` that accepts connections and never answers; yields them."""
+    listener = socket.create_server(("127.0.0.1", port))
+    held: list[socket.socket] = []
+
+    def hold_connections() -> None:
+        with contextlib.suppress(OSError):  # the listener is closed at the end
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=hold_connections, daemon=True).start()
+    try:
+        yield held
+    finally:
+        listener.close()

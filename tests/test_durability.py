@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import re
 import signal
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
-from conftest import GitDaemon, WorkRepo, git
+from conftest import GitDaemon, WorkRepo, git, stalled_server
 from daemon_harness import RunningDaemon, wait_for_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -104,18 +101,9 @@ def test_stalled_git_server_makes_only_the_first_events_wait(
     )  # fmt: skip
     daemon.start()
     git_daemon.stop()
-    stalled = socket.create_server(("127.0.0.1", git_daemon.port))
-    held: list[socket.socket] = []
-
-    def hold_connections() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                held.append(stalled.accept()[0])
-
-    threading.Thread(target=hold_connections, daemon=True).start()
     try:
-        elapsed = []
-        with daemon.client("events-token") as events:
+        with stalled_server(git_daemon.port) as held, daemon.client("events-token") as events:
+            elapsed = []
             for n in range(5):
                 started = time.monotonic()
                 answer = events.post(
@@ -124,12 +112,11 @@ def test_stalled_git_server_makes_only_the_first_events_wait(
                 )
                 elapsed.append(time.monotonic() - started)
                 assert answer.json()["runs"][0]["status"] == "succeeded"
-        assert held, "the daemon never reached the stalled server"
+            assert held, "the daemon never reached the stalled server"
         assert all(seconds < refresh_wait + 1.5 for seconds in elapsed), elapsed
         assert sum(seconds >= refresh_wait for seconds in elapsed) <= 1, elapsed
     finally:
         daemon.stop()
-        stalled.close()
 
 
 def test_sighup_reloads_a_changed_url(tmp_path: Path, work_repo: WorkRepo) -> None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
-READ_CHUNK = 64 * 1024
-
 
 class HeadTail:
     """At most ``limit`` bytes: the first half verbatim, then a sliding window of the last."""
@@ -39,9 +35,3 @@ class HeadTail:
             return (self.head + self.tail).decode("utf-8", "replace")
         marker = f"\n[... {self.dropped} bytes dropped ...]\n"
         return self.head.decode("utf-8", "replace") + marker + self.tail.decode("utf-8", "replace")
-
-
-async def drain(stream: asyncio.StreamReader, into: HeadTail) -> None:
-    """Read until EOF so the writer never blocks on a full pipe."""
-    while chunk := await stream.read(READ_CHUNK):
-        into.feed(chunk)

@@ -31,14 +31,20 @@ def _module(name: str, **attributes: Any) -> types.ModuleType:
     return module
 
 
+def _load_file(name: str, path: Path) -> types.ModuleType:
+    """Import the file at ``path`` as module ``name``, registered before it runs."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_sdk() -> types.ModuleType:
     """``hookrunner.sdk`` from beside this file, plus the ``sym.sdk`` names Sym flows use."""
-    spec = importlib.util.spec_from_file_location("hookrunner.sdk", SDK_PATH)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {SDK_PATH}")
-    sdk = importlib.util.module_from_spec(spec)
-    sys.modules["hookrunner.sdk"] = sdk
-    spec.loader.exec_module(sdk)
+    sdk = _load_file("hookrunner.sdk", SDK_PATH)
     if "hookrunner" not in sys.modules:
         _module("hookrunner", sdk=sdk)
     annotations = _module("sym.sdk.annotations", hook=sdk.hook, reducer=sdk.reducer)
@@ -56,13 +62,7 @@ def load_impl(path: Path) -> types.ModuleType:
     # The flow's directory replaces the harness's own on sys.path: sibling imports work
     # and hookrunner's internals stay out of reach.
     sys.path[0] = str(path.parent)
-    spec = importlib.util.spec_from_file_location("impl", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["impl"] = module
-    spec.loader.exec_module(module)
-    return module
+    return _load_file("impl", path)
 
 
 def call(sdk: types.ModuleType, impl: types.ModuleType, name: str, event: Any) -> Any:

@@ -379,36 +379,32 @@ class SqliteJournal:
         dedup_key: str | None = None,
     ) -> None:
         """Insert ``request``, and the delivery key that opened it (see :meth:`requested`)."""
-        opened = json.dumps({"request_id": request.request_id})
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (
+                f"INSERT INTO requests ({_REQUEST_COLUMNS}, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request.request_id,
+                    request.flow,
+                    request.state,
+                    request.requester,
+                    json.dumps(request.fields),
+                    request.duration_s,
+                    request.error,
+                    request.created_at,
+                    request.escalated_at,
+                    request.expires_at,
+                    request.created_at,
+                ),
+            ),
+            self._history_insert(request.request_id, entry),
+            *(self._timer_insert(request.request_id, kind, due) for kind, due in timers),
+        ]
+        if dedup_key is not None:
+            opened = json.dumps({"request_id": request.request_id})
+            statements.append(self._delivery_insert(dedup_key, opened, request.created_at))
         with self._lock:
-            self._write(
-                [
-                    (
-                        f"INSERT INTO requests ({_REQUEST_COLUMNS}, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            request.request_id,
-                            request.flow,
-                            request.state,
-                            request.requester,
-                            json.dumps(request.fields),
-                            request.duration_s,
-                            request.error,
-                            request.created_at,
-                            request.escalated_at,
-                            request.expires_at,
-                            request.created_at,
-                        ),
-                    ),
-                    self._history_insert(request.request_id, entry),
-                    *(self._timer_insert(request.request_id, k, due) for k, due in timers),
-                    *(
-                        [self._delivery_insert(dedup_key, opened, request.created_at)]
-                        if dedup_key is not None
-                        else []
-                    ),
-                ]
-            )
+            self._write(statements)
 
     def transition(self, request_id: str, change: Transition) -> bool:
         """Compare-and-swap the state; ``False`` (and nothing written) if it had moved on."""
