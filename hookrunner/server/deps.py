@@ -91,10 +91,15 @@ def refuse_while_stopping(services: Services) -> None:
         raise Problem(503, "the daemon is shutting down", {"Retry-After": "5"})
 
 
+def journal_unavailable(exc: JournalError) -> Problem:
+    """What a client gets when the journal refuses a write: retry later, nothing is lost."""
+    return Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"})
+
+
 def accept(services: Services, submit: Callable[[], T]) -> T:
     """Run an intake write, or refuse it while stopping or while the journal cannot write."""
     refuse_while_stopping(services)
     try:
         return submit()
     except JournalError as exc:
-        raise Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"}) from exc
+        raise journal_unavailable(exc) from exc

@@ -24,6 +24,7 @@ from hookrunner.payloads import first_error
 from hookrunner.server.auth import Caller
 from hookrunner.server.deps import (
     ServicesDep,
+    journal_unavailable,
     parse_json,
     read_body,
     refuse_while_stopping,
@@ -85,7 +86,7 @@ async def _engine_call(action: Callable[[], Awaitable[T]]) -> T:
     except NoSnapshot as exc:
         raise Problem(503, str(exc), {"Retry-After": "5"}) from None
     except JournalError as exc:
-        raise Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"}) from exc
+        raise journal_unavailable(exc) from exc
 
 
 router = APIRouter()
