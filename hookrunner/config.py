@@ -125,6 +125,25 @@ class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class RoleSettings(_Section):
+    """Who ``PermissionLevel.ADMIN`` and ``MEMBER`` mean (DESIGN §7): e-mails or globs."""
+
+    admins: list[str] = []
+    members: list[str] = []
+
+
+class IntegrationSettings(_Section):
+    """One ``[integrations.<name>]`` table (DESIGN §12); secrets stay in the daemon."""
+
+    type: str
+    external_id: str = ""
+    api_url: str = ""
+    token_file: str = ""
+    signing_secret_file: str = ""
+    settings: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+
+
 class _HoopGitEnvSource(PydanticBaseSettingsSource):
     """hoop's own variable names, so an existing gateway's environment keeps working."""
 
@@ -167,6 +186,8 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     state: StateSettings = StateSettings()
     log: LogSettings = LogSettings()
+    roles: RoleSettings = RoleSettings()
+    integrations: dict[str, IntegrationSettings] = {}
 
     @classmethod
     def settings_customise_sources(
