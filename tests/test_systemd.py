@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,8 @@ def test_example_config_names_every_key_with_its_default() -> None:
     }
     for section, field in Settings.model_fields.items():
         assert field.annotation is not None
+        if typing.get_origin(field.annotation) is dict:  # named tables, e.g. [integrations.x]
+            continue
         model = field.annotation()
         assert set(example[section]) == set(type(model).model_fields), section
         for key, value in example[section].items():
