@@ -30,12 +30,14 @@ class _Strict(BaseModel):
 
 
 class SessionOpen(_Strict):
+    """hoop's ``EventSessionOpen``: a Go map and slice marshal as ``null`` when empty."""
+
     verb: StrictStr = "connect"
     connection_name: StrictStr
     connection_type: StrictStr = ""
     connection_subtype: StrictStr = ""
-    connection_envs: dict[StrictStr, StrictStr] = {}
-    connection_reviewers: list[StrictStr] = []
+    connection_envs: dict[StrictStr, Any] | None = {}
+    connection_reviewers: list[StrictStr] | None = []
     input: StrictStr = ""
     user_email: StrictStr = ""
 
@@ -97,8 +99,9 @@ def build_payload(
     session_open: dict[str, Any] | None = None
     if event.open is not None:
         session_open = event.open.model_dump()
-        if not pass_connection_envs:
-            session_open["connection_envs"] = dict.fromkeys(event.open.connection_envs, REDACTED)
+        envs = event.open.connection_envs
+        if envs is not None and not pass_connection_envs:
+            session_open["connection_envs"] = dict.fromkeys(envs, REDACTED)
     return {
         "id": event_id(event.kind, event.sid),
         "sid": event.sid,
@@ -180,14 +183,14 @@ def session_event_from_hoop_webhook(body: Any) -> SessionEvent:
         decoded = base64.b64decode(raw_input, validate=True).decode("utf-8", "replace")
     except (binascii.Error, ValueError, TypeError):
         raise SvixError("input: not valid base64") from None
-    envs = data.get("connection_envs") or []
-    if not isinstance(envs, list) or not all(isinstance(k, str) for k in envs):
+    envs = data.get("connection_envs")
+    if envs is not None and not (isinstance(envs, list) and all(isinstance(k, str) for k in envs)):
         raise SvixError("connection_envs: must be a list of names")
     fields = {
         "verb": data.get("verb", "connect"),
         "connection_name": data.get("connection"),
         "connection_type": data.get("connection_type", ""),
-        "connection_envs": dict.fromkeys(envs, REDACTED),
+        "connection_envs": None if envs is None else dict.fromkeys(envs, REDACTED),
         "input": decoded,
         "user_email": data.get("user_email", ""),
     }

@@ -1,0 +1,173 @@
+"""What hoop itself sends, accepted as sent: its Go-marshalled payloads, webhooks and verbs.
+
+The captured bodies below are written the way Go's ``encoding/json`` marshals hoop's
+``RunbookHookRequest``: every field, in struct order, compact, with a nil map or slice as
+``null`` (hoop builds ``connection_envs`` and ``connection_reviewers`` from the session
+context, which are nil for a connection without env vars or reviewers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GitDaemon, WorkRepo
+from daemon_harness import RunningDaemon, wait_for_run
+
+from hookrunner.config import ExecutorSettings
+from hookrunner.execution import RunResult
+from hookrunner.payloads import (
+    PayloadError,
+    SessionKind,
+    build_payload,
+    parse_session_event,
+)
+from hookrunner.repo import Snapshot, build_index
+from hookrunner.session_hooks import run_session_hook
+
+ECHO_HOOK = """\
+import os
+print(os.environ["HOOP_RUNBOOK_HOOK_PAYLOAD"])
+"""
+
+
+def hoop_id(kind: str, sid: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{sid}"))
+
+
+def captured_open(**session_open: object) -> str:
+    """A session-open ``RunbookHookRequest`` as hoop's gateway marshals it."""
+    fields = {
+        "verb": "exec",
+        "connection_name": "pg-readonly",
+        "connection_type": "database",
+        "connection_subtype": "postgres",
+        "connection_envs": None,
+        "connection_reviewers": None,
+        "input": "SELECT 1",
+        "user_email": "ana@example.com",
+        **session_open,
+    }
+    request = {
+        "id": hoop_id("session-open", "3f1e0c7a"),
+        "sid": "3f1e0c7a",
+        "command": ["python3"],
+        "input_file": ECHO_HOOK,
+        "event_session_open": fields,
+        "event_session_close": None,
+    }
+    return json.dumps(request, separators=(",", ":"))
+
+
+CAPTURED_CLOSE = (
+    '{"id":"' + hoop_id("session-close", "3f1e0c7a") + '","sid":"3f1e0c7a",'
+    '"command":["python3"],"input_file":' + json.dumps(ECHO_HOOK) + ","
+    '"event_session_open":null,"event_session_close":{"exit_code":-2,"output":null}}'
+)
+
+
+def run_echo(tmp_path: Path, kind: SessionKind, body: Any, **settings: Any) -> RunResult:
+    hooks = tmp_path / "hoop-hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / f"{kind}.runbook.py").write_text(ECHO_HOOK)
+    index = build_index(Snapshot("c0ffee", tmp_path))
+    event = parse_session_event(kind, body)
+    return asyncio.run(
+        run_session_hook(
+            event, index, ExecutorSettings(**settings), run_id="r", event_id="e", attempt=1
+        )
+    )
+
+
+@pytest.mark.parametrize("pass_connection_envs", [False, True])
+@pytest.mark.parametrize(
+    "nulls",
+    [
+        {},
+        {"connection_reviewers": ["lead@example.com"]},
+        {"connection_envs": {"envvar:PGHOST": "ZGIuaW50ZXJuYWw="}},
+    ],
+    ids=["both-null", "envs-null", "reviewers-null"],
+)
+def test_hoops_own_open_payload_reaches_the_hook_as_given(
+    tmp_path: Path, nulls: dict[str, object], pass_connection_envs: bool
+) -> None:
+    captured = captured_open(**nulls)
+    result = run_echo(
+        tmp_path,
+        "session-open",
+        json.loads(captured),
+        pass_connection_envs=pass_connection_envs,
+    )
+    assert result.status == "succeeded", result.stderr
+    seen = json.loads(result.stdout)
+    expected = json.loads(captured)
+    if "connection_envs" in nulls and not pass_connection_envs:
+        expected["event_session_open"]["connection_envs"] = {"envvar:PGHOST": "[redacted]"}
+    assert seen == expected
+    assert list(seen) == list(expected)
+    assert list(seen["event_session_open"]) == list(expected["event_session_open"])
+
+
+def test_hoops_own_close_payload_reaches_the_hook_as_given(tmp_path: Path) -> None:
+    result = run_echo(tmp_path, "session-close", json.loads(CAPTURED_CLOSE))
+    assert result.status == "succeeded", result.stderr
+    assert json.loads(result.stdout) == json.loads(CAPTURED_CLOSE)
+
+
+def test_connection_envs_hold_any_json_value_as_hoops_map_does() -> None:
+    event = parse_session_event(
+        "session-open",
+        {"sid": "s", "connection_name": "c", "connection_envs": {"PORT": 5432, "TLS": True}},
+    )
+    payload = build_payload(event, ["python3"], "", pass_connection_envs=True)
+    assert payload["event_session_open"]["connection_envs"] == {"PORT": 5432, "TLS": True}
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"connection_envs": ["PGHOST"]}, "connection_envs"),
+        ({"connection_envs": {"PGHOST": "x"}, "connection_reviewers": "lead"}, "reviewers"),
+        ({"connection_name": None}, "connection_name"),
+    ],
+)
+def test_what_hoop_never_sends_is_still_refused(fields: dict[str, object], where: str) -> None:
+    body = json.loads(captured_open(**fields))
+    with pytest.raises(PayloadError, match=where):
+        parse_session_event("session-open", body)
+
+
+# End to end: the daemon's intake, journal and workers, over HTTP.
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, git_daemon: GitDaemon, work_repo: WorkRepo) -> Iterator[RunningDaemon]:
+    work_repo.commit(
+        {
+            "hoop-hooks/session-open.runbook.py": ECHO_HOOK,
+            "hoop-hooks/session-close.runbook.py": ECHO_HOOK,
+        }
+    )
+    running = RunningDaemon(tmp_path, git_daemon.url("remote.git"))
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_daemon_accepts_hoops_null_payload_and_hands_it_over(daemon: RunningDaemon) -> None:
+    with daemon.client("admin-token") as admin:
+        answer = admin.post(
+            "/v1/events/session-open",
+            content=captured_open(),
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 202, answer.text
+        run = wait_for_run(admin, answer.json()["run_ids"][0])
+    assert run["status"] == "succeeded", run
+    assert json.loads(run["stdout"]) == json.loads(captured_open())
