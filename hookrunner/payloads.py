@@ -54,6 +54,8 @@ class SessionEvent(_Strict):
     sid: StrictStr = Field(min_length=1, max_length=256)
     open: SessionOpen | None = None
     close: SessionClose | None = None
+    # The session's input reached us cut short (hoop's webhook caps it at 10 KB).
+    truncated: bool = False
 
 
 def event_id(kind: SessionKind, sid: str) -> str:
@@ -77,17 +79,18 @@ def parse_session_event(kind: SessionKind, body: Any) -> SessionEvent:
     if not isinstance(body, dict):
         raise PayloadError("body: must be a JSON object")
     full_key = "event_session_open" if kind == "session-open" else "event_session_close"
+    event: dict[str, Any] = {"kind": kind, "sid": body.get("sid")}
     if full_key in body:
         fields = body.get(full_key)
-        sid = body.get("sid")
+        if body.get("truncated") is not None:  # a payload hookrunner handed a hook, replayed
+            event["truncated"] = body["truncated"]
     else:
         fields = {k: v for k, v in body.items() if k != "sid"}
-        sid = body.get("sid")
     if not isinstance(fields, dict):
         raise PayloadError(f"{full_key}: must be a JSON object")
-    section = "open" if kind == "session-open" else "close"
+    event["open" if kind == "session-open" else "close"] = fields
     try:
-        return SessionEvent.model_validate({"kind": kind, "sid": sid, section: fields})
+        return SessionEvent.model_validate(event)
     except ValidationError as exc:
         raise PayloadError(first_error(exc)) from None
 
@@ -102,7 +105,7 @@ def build_payload(
         envs = event.open.connection_envs
         if envs is not None and not pass_connection_envs:
             session_open["connection_envs"] = dict.fromkeys(envs, REDACTED)
-    return {
+    payload: dict[str, Any] = {
         "id": event_id(event.kind, event.sid),
         "sid": event.sid,
         "command": command,
@@ -110,6 +113,9 @@ def build_payload(
         "event_session_open": session_open,
         "event_session_close": event.close.model_dump() if event.close is not None else None,
     }
+    if event.truncated:
+        payload["truncated"] = True
+    return payload
 
 
 def _dumps(payload: dict[str, Any]) -> str:
@@ -180,7 +186,7 @@ def session_event_from_hoop_webhook(body: Any) -> SessionEvent:
         return parse_session_event(kind, {"sid": sid, **fields})
     raw_input = data.get("input") or ""
     try:
-        decoded = base64.b64decode(raw_input, validate=True).decode("utf-8", "replace")
+        input_bytes = base64.b64decode(raw_input, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raise SvixError("input: not valid base64") from None
     envs = data.get("connection_envs")
@@ -191,7 +197,22 @@ def session_event_from_hoop_webhook(body: Any) -> SessionEvent:
         "connection_name": data.get("connection"),
         "connection_type": data.get("connection_type", ""),
         "connection_envs": None if envs is None else dict.fromkeys(envs, REDACTED),
-        "input": decoded,
+        # hoop cuts at a byte count, so the last character may be split.
+        "input": input_bytes.decode("utf-8", "replace"),
         "user_email": data.get("user_email", ""),
     }
-    return parse_session_event(kind, {"sid": sid, **fields})
+    event = parse_session_event(kind, {"sid": sid, **fields})
+    return event.model_copy(update={"truncated": _input_was_cut(data, len(input_bytes))})
+
+
+def _input_was_cut(data: dict[str, Any], received: int) -> bool:
+    """hoop's webhook says so with ``is_input_truncated``, or an ``input_size`` above what came."""
+    flag = data.get("is_input_truncated")
+    size = data.get("input_size")
+    flag = False if flag is None else flag
+    size = 0 if size is None else size
+    if not isinstance(flag, bool):
+        raise SvixError("is_input_truncated: must be a boolean")
+    if isinstance(size, bool) or not isinstance(size, int | float):
+        raise SvixError("input_size: must be a number")
+    return flag or size > received

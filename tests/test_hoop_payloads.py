@@ -9,23 +9,28 @@ context, which are nil for a connection without env vars or reviewers).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import GitDaemon, WorkRepo
-from daemon_harness import RunningDaemon, wait_for_run
+from daemon_harness import HOOP_SECRET, RunningDaemon, wait_for_run
+from standardwebhooks.webhooks import Webhook
 
 from hookrunner.config import ExecutorSettings
 from hookrunner.execution import RunResult
 from hookrunner.payloads import (
     PayloadError,
     SessionKind,
+    SvixError,
     build_payload,
     parse_session_event,
+    session_event_from_hoop_webhook,
 )
 from hookrunner.repo import Snapshot, build_index
 from hookrunner.session_hooks import run_session_hook
@@ -143,6 +148,67 @@ def test_what_hoop_never_sends_is_still_refused(fields: dict[str, object], where
         parse_session_event("session-open", body)
 
 
+def svix_open(**fields: object) -> dict[str, object]:
+    """A ``session.open`` webhook body as hoop's webhooks plugin builds it."""
+    return {
+        "event_type": "session.open",
+        "id": "a1b2",
+        "user_id": "google-oauth2|1",
+        "user_email": "ana@example.com",
+        "connection": "bash",
+        "connection_type": "custom",
+        "connection_envs": None,
+        "input": base64.b64encode(b"echo hi").decode(),
+        "is_input_truncated": False,
+        "input_size": 7,
+        "input_envs": [],
+        "has_input_args": False,
+        "review": None,
+        "command": ["bash"],
+        "verb": "exec",
+        **fields,
+    }
+
+
+def test_a_truncated_webhook_input_says_so_in_the_hook_payload() -> None:
+    cut = b"SELECT '" + b"x" * 9990 + "é".encode()  # 10,000 bytes: hoop cut mid-character
+    body = svix_open(
+        input=base64.b64encode(cut[:10_000]).decode(), is_input_truncated=True, input_size=25_000
+    )
+    event = session_event_from_hoop_webhook(body)
+    payload = build_payload(event, ["python3"], "", pass_connection_envs=False)
+    assert payload["truncated"] is True
+    assert payload["event_session_open"]["input"].startswith("SELECT 'xxx")
+
+
+def test_input_size_above_what_came_means_truncated_too() -> None:
+    event = session_event_from_hoop_webhook(svix_open(input_size=9_000))
+    assert build_payload(event, ["python3"], "", False)["truncated"] is True
+
+
+def test_a_whole_webhook_input_adds_no_truncated_key() -> None:
+    event = session_event_from_hoop_webhook(svix_open())
+    payload = build_payload(event, ["python3"], "", pass_connection_envs=False)
+    assert "truncated" not in payload
+    assert payload["event_session_open"]["input"] == "echo hi"
+    assert payload["event_session_open"]["connection_envs"] is None  # hoop's nil list
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [({"is_input_truncated": "yes"}, "is_input_truncated"), ({"input_size": "7"}, "input_size")],
+)
+def test_bad_truncation_fields_name_the_field(fields: dict[str, object], where: str) -> None:
+    with pytest.raises(SvixError, match=where):
+        session_event_from_hoop_webhook(svix_open(**fields))
+
+
+def test_a_replayed_hook_payload_keeps_its_truncated_mark() -> None:
+    body = {**json.loads(captured_open()), "truncated": True}
+    event = parse_session_event("session-open", body)
+    assert build_payload(event, ["python3"], "", False)["truncated"] is True
+
+
 # End to end: the daemon's intake, journal and workers, over HTTP.
 
 
@@ -171,3 +237,20 @@ def test_daemon_accepts_hoops_null_payload_and_hands_it_over(daemon: RunningDaem
         run = wait_for_run(admin, answer.json()["run_ids"][0])
     assert run["status"] == "succeeded", run
     assert json.loads(run["stdout"]) == json.loads(captured_open())
+
+
+def test_daemon_marks_a_truncated_webhook_input(daemon: RunningDaemon) -> None:
+    body = json.dumps(svix_open(is_input_truncated=True, input_size=20_000))
+    when = datetime.now(UTC)
+    headers = {
+        "webhook-id": "msg_cut",
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Webhook(HOOP_SECRET).sign("msg_cut", when, body),
+        "content-type": "application/json",
+    }
+    with daemon.client(None) as anonymous, daemon.client("read-token") as reader:
+        answer = anonymous.post("/v1/webhooks/hoop", content=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        run = wait_for_run(reader, answer.json()["run_ids"][0])
+    assert run["status"] == "succeeded", run
+    assert json.loads(run["stdout"])["truncated"] is True
