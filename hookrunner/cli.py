@@ -179,7 +179,7 @@ def _session_dry_run(kind: SessionKind) -> click.Command:
         except SourceError as exc:
             fail(f"--repo: {exc}")
         if result.status == "skipped" and not as_json:
-            fail(f"no {result.hook} in {repo}: nothing to run", EXIT_HOOK_FAILED)
+            fail(result.stderr or f"no {result.hook} in {repo}: nothing to run", EXIT_HOOK_FAILED)
         print_result(result, as_json)
         sys.exit(exit_code_for(result))
 

@@ -29,6 +29,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+PLAIN_EXEC = "plain-exec"
+
+
 class SessionOpen(_Strict):
     """hoop's ``EventSessionOpen``: a Go map and slice marshal as ``null`` when empty."""
 
@@ -56,6 +59,11 @@ class SessionEvent(_Strict):
     close: SessionClose | None = None
     # The session's input reached us cut short (hoop's webhook caps it at 10 KB).
     truncated: bool = False
+
+    @property
+    def hoop_skips(self) -> bool:
+        """hoop runs no session hook for its internal ``plain-exec`` verb."""
+        return self.open is not None and self.open.verb == PLAIN_EXEC
 
 
 def event_id(kind: SessionKind, sid: str) -> str:

@@ -10,6 +10,7 @@ from hookrunner.execution import Limits, RunResult, RunSpec, execute, hook_envir
 from hookrunner.payloads import (
     PAYLOAD_ENV,
     PAYLOAD_FILE_ENV,
+    PLAIN_EXEC,
     SessionEvent,
     build_payload,
     encode_for_env,
@@ -70,11 +71,13 @@ async def run_session_hook(
     """Run the hook for ``event`` on ``index``'s snapshot; ``skipped`` when there is none."""
     name = hook_name(event.kind)
     commit = index.snapshot.commit
-    spec = session_run_spec(event, index, settings, run_id, attempt)
+    spec = None if event.hoop_skips else session_run_spec(event, index, settings, run_id, attempt)
     if spec is None:
+        why = f"hoop runs no session hook for the {PLAIN_EXEC} verb"
         return RunResult.skipped(
-            run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt
-        )
+            run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt,
+            why=why if event.hoop_skips else "",
+        )  # fmt: skip
     outcome = await execute(spec)
     return RunResult.from_outcome(
         outcome, run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt

@@ -209,6 +209,27 @@ def test_a_replayed_hook_payload_keeps_its_truncated_mark() -> None:
     assert build_payload(event, ["python3"], "", False)["truncated"] is True
 
 
+def test_plain_exec_runs_no_hook_and_is_recorded_skipped(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    hooks = tmp_path / "hoop-hooks"
+    hooks.mkdir()
+    (hooks / "session-open.runbook.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    index = build_index(Snapshot("c0ffee", tmp_path))
+    results = {}
+    for verb in ("plain-exec", "exec"):
+        event = parse_session_event(
+            "session-open", {"sid": verb, "connection_name": "c", "verb": verb}
+        )
+        results[verb] = asyncio.run(
+            run_session_hook(event, index, ExecutorSettings(), run_id=verb, event_id="e", attempt=1)
+        )
+        assert marker.exists() is (verb == "exec")
+    skipped, ran = results["plain-exec"], results["exec"]
+    assert skipped.status == "skipped" and skipped.exit_code is None
+    assert "plain-exec" in skipped.stderr
+    assert ran.status == "succeeded" and ran.exit_code == 0, ran.stderr
+
+
 # End to end: the daemon's intake, journal and workers, over HTTP.
 
 
@@ -237,6 +258,15 @@ def test_daemon_accepts_hoops_null_payload_and_hands_it_over(daemon: RunningDaem
         run = wait_for_run(admin, answer.json()["run_ids"][0])
     assert run["status"] == "succeeded", run
     assert json.loads(run["stdout"]) == json.loads(captured_open())
+
+
+def test_daemon_records_plain_exec_as_skipped(daemon: RunningDaemon) -> None:
+    with daemon.client("admin-token") as admin:
+        answer = admin.post("/v1/events/session-open", content=captured_open(verb="plain-exec"))
+        assert answer.status_code == 202, answer.text
+        run = wait_for_run(admin, answer.json()["run_ids"][0])
+    assert run["status"] == "skipped" and run["stdout"] == "" and run["exit_code"] is None
+    assert "plain-exec" in run["stderr"]
 
 
 def test_daemon_marks_a_truncated_webhook_input(daemon: RunningDaemon) -> None:

@@ -48,9 +48,9 @@ class RunResult:
 
     @classmethod
     def skipped(
-        cls, *, run_id: str, event_id: str, hook: str, commit: str, attempt: int
+        cls, *, run_id: str, event_id: str, hook: str, commit: str, attempt: int, why: str = ""
     ) -> RunResult:
-        """No hook file for the event: recorded, not an error."""
+        """No hook runs for the event (no hook file, or ``why``): recorded, not an error."""
         return cls(
             run_id,
             event_id,
@@ -60,7 +60,7 @@ class RunResult:
             "skipped",
             None,
             "",
-            "",
+            why,
             False,
             time.time(),
             0.0,
