@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hookrunner.hoop_values import HoopValueError, hoop_value, is_known_hosts, is_private_key
+
 DEFAULT_CONFIG_PATH = Path("/etc/hookrunner/hookrunner.toml")
 
 
@@ -42,10 +44,18 @@ class RepoSettings(_Section):
     ssh_user: str = ""
     ssh_key_passphrase: SecretStr = SecretStr("")
     known_hosts_file: str = ""
+    known_hosts: str = ""
     username: str = ""
     password: SecretStr = SecretStr("")
     password_file: str = ""
     fetch_timeout: float = Field(default=120, gt=0)
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _known_hosts_content(cls, value: str) -> str:
+        if value and not is_known_hosts(value):
+            raise ValueError("must be known_hosts content (lines of: host keytype key)")
+        return value
 
     @field_validator("subdir")
     @classmethod
@@ -145,7 +155,12 @@ class IntegrationSettings(_Section):
 
 
 class _HoopGitEnvSource(PydanticBaseSettingsSource):
-    """hoop's own variable names, so an existing gateway's environment keeps working."""
+    """hoop's own variable names and meanings, so an existing gateway's environment works.
+
+    Values may be plain or base64-encoded as hoop's plugin config stores them
+    (:mod:`hookrunner.hoop_values`). ``GIT_SSH_KNOWN_HOSTS`` is the known_hosts content,
+    and ``GIT_SSH_KEY`` the key itself (a path there is read as ``ssh_key_file``).
+    """
 
     NAMES = {
         "GIT_URL": "url",
@@ -153,7 +168,7 @@ class _HoopGitEnvSource(PydanticBaseSettingsSource):
         "GIT_PASSWORD": "password",
         "GIT_SSH_USER": "ssh_user",
         "GIT_SSH_KEYPASS": "ssh_key_passphrase",
-        "GIT_SSH_KNOWN_HOSTS": "known_hosts_file",
+        "GIT_SSH_KNOWN_HOSTS": "known_hosts",
         "GIT_HOOK_CONFIG_TTL": "ttl",
     }
 
@@ -161,13 +176,18 @@ class _HoopGitEnvSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        repo: dict[str, Any] = {
-            key: os.environ[name] for name, key in self.NAMES.items() if os.environ.get(name)
-        }
-        ssh_key = os.environ.get("GIT_SSH_KEY", "")
-        if ssh_key:
-            # hoop passes the key itself; a path is accepted too.
-            repo["ssh_key" if "PRIVATE KEY" in ssh_key else "ssh_key_file"] = ssh_key
+        try:
+            repo: dict[str, Any] = {
+                key: hoop_value(name, os.environ[name])
+                for name, key in self.NAMES.items()
+                if os.environ.get(name)
+            }
+            ssh_key = os.environ.get("GIT_SSH_KEY", "")
+            if ssh_key:
+                ssh_key = hoop_value("GIT_SSH_KEY", ssh_key)
+                repo["ssh_key" if is_private_key(ssh_key) else "ssh_key_file"] = ssh_key
+        except HoopValueError as exc:
+            raise ConfigError(str(exc)) from None
         return {"repo": repo} if repo else {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import getpass
 import os
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import WorkRepo, free_port, wait_for_port
 
-from hookrunner.config import RepoSettings
+from hookrunner.config import RepoSettings, load_settings
 from hookrunner.repo import Repository
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -43,7 +44,8 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
         "StrictModes no\nUsePAM no\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True)
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
+    log = ssh / "sshd.log"  # who tried to log in, for the tests that ask
+    process = subprocess.Popen([SSHD, "-D", "-E", str(log), "-f", str(config)])
     try:
         wait_for_port(port)
         known_hosts = ssh / "known_hosts"
@@ -95,3 +97,65 @@ def test_key_not_authorized_is_refused(
     )
     report = Repository(settings, tmp_path / "state").refresh()
     assert report is not None and not report.ok
+
+
+# hoop's GIT_* names, from the environment as a hoop gateway has them.
+
+
+def hoop_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> RepoSettings:
+    for name in ("GIT_USER", "GIT_PASSWORD", "GIT_SSH_KEYPASS", "GIT_HOOK_CONFIG_TTL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = tmp_path / "hookrunner.toml"
+    config.write_text("")
+    return load_settings(config).repo
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("encode", [str, b64], ids=["plain", "base64"])
+def test_hoop_known_hosts_content_becomes_a_private_file(
+    sshd: tuple[int, Path, Path],
+    work_repo: WorkRepo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    encode: object,
+) -> None:
+    assert callable(encode)
+    port, key, known_hosts = sshd
+    content = known_hosts.read_text()
+    settings = hoop_env(
+        monkeypatch,
+        tmp_path,
+        GIT_URL=encode(ssh_url(port, work_repo)),
+        GIT_SSH_KEY=encode(key.read_text()),
+        GIT_SSH_KNOWN_HOSTS=encode(content),
+    )
+    report = Repository(settings, tmp_path / "state").refresh()
+    assert report is not None and report.ok, report
+    written = tmp_path / "state" / "repo" / "private" / "known_hosts"
+    assert written.read_text() == content
+    assert written.stat().st_mode & 0o777 == 0o600
+
+
+def test_hoop_known_hosts_content_of_another_key_is_refused(
+    sshd: tuple[int, Path, Path],
+    work_repo: WorkRepo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port, key, known_hosts = sshd
+    stranger = (known_hosts.parent / "stranger.pub").read_text()
+    settings = hoop_env(
+        monkeypatch,
+        tmp_path,
+        GIT_URL=ssh_url(port, work_repo),
+        GIT_SSH_KEY=key.read_text(),
+        GIT_SSH_KNOWN_HOSTS=f"[127.0.0.1]:{port} {stranger}",
+    )
+    report = Repository(settings, tmp_path / "state").refresh()
+    assert report is not None and not report.ok
+    assert "host key" in (report.error or "").lower()

@@ -63,12 +63,17 @@ class GitCli:
         if repo.ssh_key.get_secret_value():
             key_text = repo.ssh_key.get_secret_value().strip() + "\n"
             key_file = str(self._private_file("deploy_key", key_text, stat.S_IRUSR))
-        if key_file or repo.known_hosts_file or repo.ssh_user:
+        known_hosts = repo.known_hosts_file and str(secret_path(repo.known_hosts_file))
+        if repo.known_hosts:  # the content, as hoop's GIT_SSH_KNOWN_HOSTS carries it
+            known_hosts_text = repo.known_hosts.strip() + "\n"
+            known_hosts = str(
+                self._private_file("known_hosts", known_hosts_text, stat.S_IRUSR | stat.S_IWUSR)
+            )
+        if key_file or known_hosts or repo.ssh_user:
             ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
             if key_file:
                 ssh += ["-i", key_file, "-o", "IdentitiesOnly=yes"]
-            if repo.known_hosts_file:
-                known_hosts = str(secret_path(repo.known_hosts_file))
+            if known_hosts:
                 ssh += ["-o", f"UserKnownHostsFile={known_hosts}"]
             if repo.ssh_user:
                 ssh += ["-o", f"User={repo.ssh_user}"]
