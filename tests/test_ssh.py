@@ -159,3 +159,23 @@ def test_hoop_known_hosts_content_of_another_key_is_refused(
     report = Repository(settings, tmp_path / "state").refresh()
     assert report is not None and not report.ok
     assert "host key" in (report.error or "").lower()
+
+
+def test_hoop_ssh_user_defaults_to_git_and_decodes(
+    sshd: tuple[int, Path, Path],
+    work_repo: WorkRepo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port, key, known_hosts = sshd
+    no_user = f"ssh://127.0.0.1:{port}{work_repo.bare}"
+    env = {"GIT_URL": no_user, "GIT_SSH_KEY": key.read_text()}
+    env["GIT_SSH_KNOWN_HOSTS"] = known_hosts.read_text()
+    monkeypatch.delenv("GIT_SSH_USER", raising=False)
+    report = Repository(hoop_env(monkeypatch, tmp_path, **env), tmp_path / "as-git").refresh()
+    assert report is not None and not report.ok
+    log = known_hosts.parent / "sshd.log"
+    assert "Invalid user git from 127.0.0.1" in log.read_text()
+    env["GIT_SSH_USER"] = b64(getpass.getuser())
+    report = Repository(hoop_env(monkeypatch, tmp_path, **env), tmp_path / "as-me").refresh()
+    assert report is not None and report.ok, report

@@ -11,6 +11,7 @@ import stat
 import threading
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import git
 
@@ -24,6 +25,23 @@ case "$1" in
   *) printf '%s\\n' "$HOOKRUNNER_GIT_SECRET" ;;
 esac
 """
+
+
+HTTPS_DEFAULT_USER = "oauth2"
+SSH_DEFAULT_USER = "git"
+
+
+def default_ssh_user(url: str) -> str:
+    """hoop's ``git`` for an ssh URL that names no user (ssh would try the local account)."""
+    if "://" in url:
+        parts = urlsplit(url)
+        is_ssh = parts.scheme in ("ssh", "git+ssh", "ssh+git")
+        names_user = "@" in parts.netloc
+    else:  # git's scp-like syntax: [user@]host:path, with no slash before the colon
+        host, colon, _path = url.partition(":")
+        is_ssh = bool(colon) and "/" not in host
+        names_user = "@" in host
+    return SSH_DEFAULT_USER if is_ssh and not names_user else ""
 
 
 class GitError(Exception):
@@ -58,7 +76,9 @@ class GitCli:
             "GIT_CONFIG_NOSYSTEM": "1",
             "LC_ALL": "C",
         }
-        secret = read_secret(repo.password, repo.password_file) if repo.username else ""
+        secret = read_secret(repo.password, repo.password_file)
+        # As in hoop: a password or token without a user name authenticates as oauth2.
+        username = repo.username or (HTTPS_DEFAULT_USER if secret else "")
         key_file = repo.ssh_key_file and str(secret_path(repo.ssh_key_file))
         if repo.ssh_key.get_secret_value():
             key_text = repo.ssh_key.get_secret_value().strip() + "\n"
@@ -69,14 +89,15 @@ class GitCli:
             known_hosts = str(
                 self._private_file("known_hosts", known_hosts_text, stat.S_IRUSR | stat.S_IWUSR)
             )
-        if key_file or known_hosts or repo.ssh_user:
+        ssh_user = repo.ssh_user or default_ssh_user(repo.url)
+        if key_file or known_hosts or ssh_user:
             ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
             if key_file:
                 ssh += ["-i", key_file, "-o", "IdentitiesOnly=yes"]
             if known_hosts:
                 ssh += ["-o", f"UserKnownHostsFile={known_hosts}"]
-            if repo.ssh_user:
-                ssh += ["-o", f"User={repo.ssh_user}"]
+            if ssh_user:
+                ssh += ["-o", f"User={ssh_user}"]
             passphrase = repo.ssh_key_passphrase.get_secret_value()
             if passphrase:
                 ssh[2] = "BatchMode=no"
@@ -89,7 +110,7 @@ class GitCli:
             env.update(
                 GIT_ASKPASS=askpass,
                 SSH_ASKPASS=askpass,
-                HOOKRUNNER_GIT_USERNAME=repo.username,
+                HOOKRUNNER_GIT_USERNAME=username,
                 HOOKRUNNER_GIT_SECRET=secret,
             )
         return env
