@@ -42,6 +42,25 @@ def parse_python(path: Path, shown: str) -> tuple[ast.Module | None, list[Proble
         return None, [Problem(shown, 0, f"cannot read: {exc}")]
 
 
+def _go_template_actions(path: Path, shown: str) -> list[Problem]:
+    """hoop renders a session hook as a Go template before running it; hookrunner does not."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []  # parse_python has said why
+    return [
+        Problem(
+            shown,
+            number,
+            "'{{' starts a template action in hoop, which renders hook files as Go templates"
+            " (and refuses one that is not valid); hookrunner runs the file as written",
+            "warning",
+        )
+        for number, line in enumerate(lines, start=1)
+        if "{{" in line
+    ]
+
+
 def validate_session_hooks(root: Path) -> list[Problem]:
     problems: list[Problem] = []
     present = [rel for rel in SESSION_HOOK_FILES.values() if (root / rel).is_file()]
@@ -49,6 +68,7 @@ def validate_session_hooks(root: Path) -> list[Problem]:
         problems.append(Problem("hoop-hooks/", 0, "no session hooks found", "warning"))
     for rel in present:
         problems += parse_python(root / rel, rel)[1]
+        problems += _go_template_actions(root / rel, rel)
     hooks_dir = root / "hoop-hooks"
     for path in sorted(hooks_dir.glob("*.runbook.py")) if hooks_dir.is_dir() else []:
         rel = f"hoop-hooks/{path.name}"
