@@ -71,13 +71,12 @@ async def run_session_hook(
     """Run the hook for ``event`` on ``index``'s snapshot; ``skipped`` when there is none."""
     name = hook_name(event.kind)
     commit = index.snapshot.commit
-    spec = None if event.hoop_skips else session_run_spec(event, index, settings, run_id, attempt)
+    why = f"hoop runs no session hook for the {PLAIN_EXEC} verb" if event.hoop_skips else ""
+    spec = None if why else session_run_spec(event, index, settings, run_id, attempt)
     if spec is None:
-        why = f"hoop runs no session hook for the {PLAIN_EXEC} verb"
         return RunResult.skipped(
-            run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt,
-            why=why if event.hoop_skips else "",
-        )  # fmt: skip
+            run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt, why=why
+        )
     outcome = await execute(spec)
     return RunResult.from_outcome(
         outcome, run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt
