@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -416,3 +417,25 @@ def test_validate_builds_environments_and_names_the_bad_file(
     assert "requirements.txt" not in offline.stderr
     built = hookrunner_cli("validate", str(tree), cache=cache, config=offline_config)
     assert "flows/db/requirements.txt:0: error: installing:" in built.stderr
+
+
+def test_a_missing_environment_fails_closed_and_is_rebuilt_for_the_next_run(
+    deployment: Deployment,
+) -> None:
+    deployment.push("hrtiny==2.0\n")
+    deployment.sync()
+    (environment,) = deployment.store.environments()
+    shutil.rmtree(environment)  # an operator's cleanup, or an upgraded interpreter
+    index = deployment.repository.last_good()
+    assert index is not None
+    event = parse_session_event("session-open", {"sid": "m", "connection_name": "pg"})
+    with active_store(deployment.store):
+        failed = asyncio.run(
+            run_session_hook(event, index, ExecutorSettings(), run_id="r", event_id="e", attempt=1)
+        )
+    assert failed.status == "failed"
+    assert str(environment) in failed.stderr
+    deadline = time.monotonic() + 60
+    while not (environment / "bin" / "python").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert deployment.run_hook().split()[0] == "2.0"

@@ -39,7 +39,8 @@ def interpreter_for(directory: Path, configured: str) -> str:
     """The Python to run the hooks of ``directory`` (a hook directory of a snapshot) with.
 
     A published snapshot's environments are ready (it was not published otherwise); if
-    one has gone since, the path still names it and the run fails to start, closed.
+    one has gone since, the path still names it and the run fails to start, closed
+    (:meth:`EnvironmentStore.python_for`).
     """
     if not _active:
         return configured

@@ -89,6 +89,8 @@ class EnvironmentStore:
         self.progress = progress
         self._chosen_installer = installer
         self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._pending_lock = threading.Lock()
         self.reconfigure(settings, interpreter)
 
     def reconfigure(self, settings: EnvironmentSettings, interpreter: str) -> None:
@@ -107,12 +109,37 @@ class EnvironmentStore:
 
     def python_for(self, directory: Path) -> str:
         """The Python to run ``directory``'s hooks with: its environment's when it has
-        requirements (whether or not that environment exists), else the interpreter."""
+        requirements, else the interpreter.
+
+        A published tree's environments exist, unless they went since (the interpreter
+        was upgraded, someone removed them): then the path still names the missing one,
+        so the run fails closed, and it is rebuilt in the background for the next run.
+        """
         requirements = read_requirements(directory, directory.name)
         if requirements is None:
             return self.interpreter
-        key = self.key(requirements, resolve_interpreter(self.interpreter))
-        return str(self.root / key / "bin" / "python")
+        environment = self.root / self.key(requirements, resolve_interpreter(self.interpreter))
+        if not environment.is_dir():
+            self._rebuild_in_background(requirements, environment.name)
+        return str(environment / "bin" / "python")
+
+    def _rebuild_in_background(self, requirements: Requirements, key: str) -> None:
+        with self._pending_lock:
+            if key in self._pending:
+                return
+            self._pending.add(key)
+        log.warning("environment_missing", environment=key, requirements=requirements.shown)
+
+        def rebuild() -> None:
+            try:
+                self.ensure(requirements)
+            except EnvironmentBuildError:
+                pass  # logged and counted by ensure; the next run asks again
+            finally:
+                with self._pending_lock:
+                    self._pending.discard(key)
+
+        threading.Thread(target=rebuild, name="environment-rebuild", daemon=True).start()
 
     def prepare(self, tree: Path) -> None:
         """Build every environment ``tree`` needs; raise :class:`EnvironmentBuildError`
