@@ -439,3 +439,13 @@ def test_a_missing_environment_fails_closed_and_is_rebuilt_for_the_next_run(
     while not (environment / "bin" / "python").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert deployment.run_hook().split()[0] == "2.0"
+
+
+def test_a_build_past_build_timeout_is_killed_and_refused(tmp_path: Path, wheelhouse: Path) -> None:
+    settings = offline(wheelhouse, allow_source_builds=True, build_timeout=1)
+    store = EnvironmentStore(tmp_path / "envs", settings, "python3")
+    started = time.monotonic()
+    with pytest.raises(EnvironmentBuildError, match="took longer than 1 s"):
+        store.ensure(check("r.txt", b"hrslow==3.0\n"))  # its build sleeps 4 s
+    assert time.monotonic() - started < 4
+    assert not store.environments()
