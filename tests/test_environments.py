@@ -29,8 +29,10 @@ from hookrunner.config import EnvironmentSettings, ExecutorSettings, RepoSetting
 from hookrunner.environments import EnvironmentBuildError, EnvironmentStore, active_store
 from hookrunner.environments.installers import PipInstaller
 from hookrunner.environments.requirements import check
+from hookrunner.flows.definition import load_flow
+from hookrunner.flows.runner import FlowRunner
 from hookrunner.payloads import parse_session_event
-from hookrunner.repo import HookIndex, Repository
+from hookrunner.repo import HookIndex, Repository, Snapshot, build_index
 from hookrunner.session_hooks import run_session_hook
 
 IMPORTING_HOOK = """\
@@ -449,3 +451,38 @@ def test_a_build_past_build_timeout_is_killed_and_refused(tmp_path: Path, wheelh
         store.ensure(check("r.txt", b"hrslow==3.0\n"))  # its build sleeps 4 s
     assert time.monotonic() - started < 4
     assert not store.environments()
+
+
+def test_each_flow_gets_its_own_environment_and_its_hooks_run_in_it(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    tree = tmp_path / "tree"
+    for slug, version in (("one", "1.0"), ("two", "2.0"), ("Not A Slug", "9.9")):
+        (tree / "flows" / slug).mkdir(parents=True)
+        (tree / "flows" / slug / "requirements.txt").write_text(f"hrtiny=={version}\n")
+    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store.prepare(tree)  # hrtiny 9.9 does not exist: the non-flow directory is not built
+    for slug, version in (("one", "1.0"), ("two", "2.0")):
+        python = store.python_for(tree / "flows" / slug)
+        answer = subprocess.run(
+            [python, "-c", "import hrtiny; print(hrtiny.VERSION)"], capture_output=True, text=True
+        )
+        assert answer.stdout.strip() == version, answer.stderr
+    assert len(store.environments()) == 2
+
+
+def test_a_flow_runbook_runs_with_its_flows_environment(tmp_path: Path, wheelhouse: Path) -> None:
+    flow_dir = tmp_path / "tree" / "flows" / "db"
+    flow_dir.mkdir(parents=True)
+    (flow_dir / "impl.py").write_text("")
+    (flow_dir / "requirements.txt").write_text("hrtiny==2.0\n")
+    (flow_dir / "escalate.runbook.py").write_text(IMPORTING_HOOK.format(module="hrtiny"))
+    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store.prepare(tmp_path / "tree")
+    index = build_index(Snapshot("c0ffee", tmp_path / "tree"))
+    flow = load_flow(index, "db")
+    runner = FlowRunner(ExecutorSettings(), "c0ffee", "e")
+    with active_store(store):
+        call = asyncio.run(runner.runbook(flow, flow_dir / "escalate.runbook.py", {}, "req"))
+    assert call.ok, call.result.stderr
+    assert call.result.stdout.split()[0] == "2.0"

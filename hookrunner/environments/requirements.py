@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hookrunner.environments.errors import EnvironmentBuildError
+from hookrunner.repo import is_valid_slug
 
 REQUIREMENTS_FILE = "requirements.txt"
 SESSION_HOOKS_DIR = "hoop-hooks"
@@ -73,14 +74,15 @@ def read_requirements(directory: Path, shown_dir: str) -> Requirements | None:
 
 
 def hook_directories(tree: Path) -> list[tuple[Path, str]]:
-    """Every directory whose hooks share one environment: ``hoop-hooks`` and each flow."""
+    """Every directory whose hooks share one environment: ``hoop-hooks`` and each flow
+    (a directory whose name is no valid slug is no flow, and gets none)."""
     found = [(tree / SESSION_HOOKS_DIR, SESSION_HOOKS_DIR)]
     flows = tree / FLOWS_DIR
     if flows.is_dir() and not flows.is_symlink():
         found += [
             (entry, f"{FLOWS_DIR}/{entry.name}")
             for entry in sorted(flows.iterdir())
-            if entry.is_dir() and not entry.is_symlink()
+            if entry.is_dir() and not entry.is_symlink() and is_valid_slug(entry.name)
         ]
     return found
 
