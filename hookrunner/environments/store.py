@@ -133,8 +133,8 @@ class EnvironmentStore:
         def rebuild() -> None:
             try:
                 self.ensure(requirements)
-            except EnvironmentBuildError:
-                pass  # logged and counted by ensure; the next run asks again
+            except EnvironmentBuildError as exc:  # no sync reports this one: say it here
+                log.error("environment_rebuild", result="error", error=str(exc))
             finally:
                 with self._pending_lock:
                     self._pending.discard(key)
