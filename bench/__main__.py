@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import httpx
 from conftest import GitDaemon, WorkRepo, free_port, stalled_server, wait_for_port
 from daemon_harness import GIT_SECRET, RunningDaemon
+from wheelhouse import build_package
 
 from hookrunner.config import RepoSettings
 from hookrunner.repo import Repository
@@ -342,6 +343,14 @@ def where_the_time_goes(client: httpx.Client, body: dict[str, str], events: int 
     print(f"one ?wait event, medians in ms: {medians}")
 
 
+def signed_push(client: httpx.Client, delivery: str) -> None:
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    digest = hmac.new(GIT_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    client.post("/v1/webhooks/git", content=body, headers={
+        "X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Delivery": delivery,
+    })  # fmt: skip
+
+
 def bench_push_to_live(tmp: Path, work_repo: WorkRepo) -> None:
     """From a signed push webhook to the first event served by the new commit."""
     tmp.mkdir()
@@ -354,13 +363,8 @@ def bench_push_to_live(tmp: Path, work_repo: WorkRepo) -> None:
         with daemon.client("events-token") as events, httpx.Client(base_url=daemon.url) as hooks:
             for version in range(2, 7):
                 work_repo.echo_hook(version)
-                body = json.dumps({"ref": "refs/heads/main"}).encode()
-                digest = hmac.new(GIT_SECRET.encode(), body, hashlib.sha256).hexdigest()
                 started = time.perf_counter()
-                hooks.post("/v1/webhooks/git", content=body, headers={
-                    "X-Hub-Signature-256": f"sha256={digest}",
-                    "X-GitHub-Delivery": f"push-{version}",
-                })  # fmt: skip
+                signed_push(hooks, f"push-{version}")
                 while True:
                     answer = events.post("/v1/events/session-open?wait=true",
                                          json={"sid": "p", "connection_name": "c"})  # fmt: skip
@@ -370,6 +374,71 @@ def bench_push_to_live(tmp: Path, work_repo: WorkRepo) -> None:
     finally:
         daemon.stop()
     print(f"push-to-live        {spread(samples, ' ms')} over {len(samples)} pushes")
+
+
+ENV_HOOK = "import hrtiny, os\nos.environ['HOOP_RUNBOOK_HOOK_PAYLOAD']\nprint(hrtiny.VERSION)\n"
+
+
+def bench_environments(tmp: Path, rounds: int) -> None:
+    """Push to live with a new environment (cold) and a cached one; event latency while an
+    environment builds against none building, in the same daemon."""
+    tmp.mkdir()
+    wheels = tmp / "wheels"
+    for version in range(1, rounds + 2):
+        build_package(tmp / "src", wheels, "hrtiny", f"{version}.0")
+    build_package(tmp / "src", wheels, "hrslow", "1.0", sdist=True, delay=5.0)
+    repo = WorkRepo(tmp / "git")
+    repo.commit({"hoop-hooks/session-open.runbook.py": ENV_HOOK,
+                 "hoop-hooks/requirements.txt": "hrtiny==1.0\n"})  # fmt: skip
+    environments = {"find_links": [str(wheels)], "no_index": True, "allow_source_builds": True}
+    daemon = RunningDaemon(
+        tmp, str(repo.bare), executor={"interpreter": sys.executable},
+        environments=environments, log={"level": "warning"},
+    )  # fmt: skip
+    daemon.start()
+    cold, cached, idle, building = [], [], [], []
+    try:
+        with daemon.client("events-token") as events, httpx.Client(base_url=daemon.url) as hooks:
+
+            def event() -> str:
+                answer = events.post("/v1/events/session-open?wait=true",
+                                     json={"sid": "e", "connection_name": "c"})  # fmt: skip
+                return str(answer.json()["runs"][0]["stdout"]).strip()
+
+            def push_to_live(version: int, hook_note: str) -> float:
+                """Commit, push, and time until an event runs on the commit."""
+                hook = ENV_HOOK + f"print({hook_note!r})\n"
+                repo.commit({"hoop-hooks/session-open.runbook.py": hook,
+                             "hoop-hooks/requirements.txt": f"hrtiny=={version}.0\n"})  # fmt: skip
+                started = time.perf_counter()
+                signed_push(hooks, f"env-{version}-{hook_note}")
+                while event() != f"{version}.0\n{hook_note}":
+                    pass
+                return (time.perf_counter() - started) * 1000
+
+            for version in range(2, rounds + 2):
+                cold.append(push_to_live(version, "new requirements"))
+                cached.append(push_to_live(version, "same requirements"))
+            for _ in range(200):
+                started = time.perf_counter()
+                event()
+                idle.append(time.perf_counter() - started)
+            repo.commit({"hoop-hooks/session-open.runbook.py": ENV_HOOK,
+                         "hoop-hooks/requirements.txt": "hrslow==1.0\nhrtiny==1.0\n"})  # fmt: skip
+            signed_push(hooks, "env-slow")
+            while True:
+                started = time.perf_counter()
+                answer = event()
+                if answer == "1.0":  # hrslow's environment is live
+                    break
+                building.append(time.perf_counter() - started)
+    finally:
+        daemon.stop()
+    print(f"push-to-live, new environment (cold)  {spread(cold, ' ms')} over {len(cold)} pushes")
+    print(f"push-to-live, cached environment      {spread(cached, ' ms')} over {len(cached)}"
+          " pushes")  # fmt: skip
+    print(f"event p50/p99 with no build {milliseconds(idle)} ({len(idle)} events);"
+          f" during a 5 s build {milliseconds(building)} ({len(building)} events)")  # fmt: skip
 
 
 def bench_stalled_git(tmp: Path, work_repo: WorkRepo) -> None:
@@ -420,6 +489,7 @@ def main() -> None:
         bench_concurrency(tmp / "concurrency", work_repo, args.repeat)
         bench_push_to_live(tmp / "push", work_repo)
         bench_stalled_git(tmp / "stalled", work_repo)
+        bench_environments(tmp / "environments", args.runs // 4)
         bench_leaks(tmp / "leaks", work_repo, args.events, args.syncs)
         bench_flow(tmp, work_repo, args.runs)
 

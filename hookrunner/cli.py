@@ -161,7 +161,7 @@ def _session_dry_run(kind: SessionKind) -> click.Command:
     ) -> None:
         from hookrunner.dryrun import SourceError, open_source
 
-        settings = settings_from(config_file, only=("executor", "repo"))
+        settings = settings_from(config_file, only=("executor", "repo", "environments"))
         configure_logging("console", "warning")
         event = session_event_from_options(kind, payload, options)
         try:
@@ -234,7 +234,7 @@ def dry_run_flow(
     from hookrunner.dryrun import SourceError, open_source, preview_flow
     from hookrunner.flows.definition import FlowError
 
-    settings = settings_from(config_file, only=("executor", "repo"))
+    settings = settings_from(config_file, only=("executor", "repo", "environments"))
     configure_logging("console", "warning")
     try:
         with open_source(repo, settings) as index:
@@ -279,14 +279,23 @@ def _print_preview(preview: FlowPreview) -> None:
 
 @main.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option(
+    "--build/--no-build",
+    default=True,
+    show_default=True,
+    help="Build the hook environments of requirements.txt files (in the user cache).",
+)
 @config_option
-def validate(directory: str, config_file: str | None) -> None:
+def validate(directory: str, build: bool, config_file: str | None) -> None:
     """Lint a runbooks repository without running any of it."""
-    from hookrunner.validate import validate_repository
+    from hookrunner.environments import user_store
+    from hookrunner.validate import validate_environments, validate_repository
 
-    settings = settings_from(config_file, only=("executor", "repo"))
+    settings = settings_from(config_file, only=("executor", "repo", "environments"))
     root = Path(directory) / settings.repo.subdir if settings.repo.subdir else Path(directory)
     problems = validate_repository(root)
+    if root.is_dir():
+        problems += validate_environments(root, user_store(settings) if build else None)
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = sum(1 for p in problems if p.severity == "error")

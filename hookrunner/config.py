@@ -154,6 +154,17 @@ class IntegrationSettings(_Section):
     secrets: dict[str, str] = {}
 
 
+class EnvironmentSettings(_Section):
+    """How hook environments (``requirements.txt`` venvs, DESIGN §13) are built."""
+
+    index_url: str = ""
+    find_links: list[str] = []
+    no_index: bool = False
+    allow_source_builds: bool = False
+    build_timeout: float = Field(default=600, gt=0)
+    max_bytes: int = Field(default=2 << 30, ge=1 << 20)
+
+
 class _HoopGitEnvSource(PydanticBaseSettingsSource):
     """hoop's own variable names and meanings, so an existing gateway's environment works.
 
@@ -208,6 +219,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     roles: RoleSettings = RoleSettings()
     integrations: dict[str, IntegrationSettings] = {}
+    environments: EnvironmentSettings = EnvironmentSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -24,6 +24,7 @@ import uvicorn
 from hookrunner import systemd
 from hookrunner.config import ConfigError, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
+from hookrunner.environments import EnvironmentStore, activate
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
 from hookrunner.journal import open_journal
@@ -114,7 +115,14 @@ class Daemon:
         lock = _lock_state_dir(settings.state.dir)
         journal = open_journal(settings.state.dir)
         try:
-            repository = Repository(settings.repo, settings.state.dir)
+            self.environments = EnvironmentStore(
+                settings.state.dir / "environments",
+                settings.environments,
+                settings.executor.interpreter,
+                live_trees=lambda: repository.store.snapshots.iterdir(),
+            )
+            activate(self.environments)
+            repository = Repository(settings.repo, settings.state.dir, self.environments.prepare)
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
             dispatcher = Dispatcher(journal, repository, settings)
@@ -185,6 +193,7 @@ class Daemon:
         services.dispatcher.settings = settings
         services.engine.settings = settings
         services.repository.reconfigure(settings.repo)
+        self.environments.reconfigure(settings.environments, settings.executor.interpreter)
         if settings.executor.user:
             _open_snapshots_to_hooks(settings.state.dir, services.repository)
         services.repository.request_refresh()

@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from hookrunner.config import RepoSettings, Settings
+from hookrunner.environments import (
+    EnvironmentBuildError,
+    EnvironmentStore,
+    active_store,
+    user_store,
+)
 from hookrunner.flows.definition import load_flow
 from hookrunner.flows.engine import Engine, Refused, WrongState
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, RunRecord, open_journal
@@ -42,20 +48,34 @@ def _working_tree_commit(directory: Path) -> str:
 
 @contextlib.contextmanager
 def open_source(repo: str, settings: Settings) -> Iterator[HookIndex]:
-    """The hook index of a directory (as it is) or of a URL's branch (freshly cloned)."""
+    """The hook index of a directory (as it is) or of a URL's branch (freshly cloned),
+    its hook environments built in the user's cache and used while the block runs."""
+    environments = user_store(settings)
+    with _open_tree(repo, settings, environments) as index, active_store(environments):
+        yield index
+
+
+@contextlib.contextmanager
+def _open_tree(
+    repo: str, settings: Settings, environments: EnvironmentStore
+) -> Iterator[HookIndex]:
     directory = Path(repo)
     if directory.is_dir():
         root = directory / settings.repo.subdir if settings.repo.subdir else directory
         if not root.is_dir():
             raise SourceError(f"{root}: repo.subdir does not exist")
         commit = _working_tree_commit(directory)
+        try:
+            environments.prepare(root)
+        except EnvironmentBuildError as exc:
+            raise SourceError(str(exc)) from None
         yield build_index(Snapshot(commit, root.resolve()))
         return
     if "://" not in repo and ":" not in repo:
         raise SourceError(f"{repo}: no such directory")
     with tempfile.TemporaryDirectory(prefix="hookrunner-dry-run-") as state:
         repo_settings = settings.repo.model_copy(update={"url": repo})
-        repository = Repository(repo_settings, Path(state))
+        repository = Repository(repo_settings, Path(state), environments.prepare)
         report = repository.refresh()
         index = repository.last_good()
         if report is None or not report.ok or index is None:

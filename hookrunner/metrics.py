@@ -19,3 +19,11 @@ SNAPSHOT_AGE = Gauge("hookrunner_snapshot_age_seconds", "Seconds since the snaps
 FLOW_TRANSITIONS = Counter(
     "hookrunner_flow_transitions_total", "Access-request transitions", ["flow", "to"]
 )
+ENVIRONMENT_BUILDS = Counter(
+    "hookrunner_environment_builds_total", "Hook environment builds by result", ["result"]
+)
+ENVIRONMENT_BUILD_DURATION = Histogram(
+    "hookrunner_environment_build_duration_seconds",
+    "Wall time of one hook environment build",
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)

@@ -6,6 +6,7 @@ The daemon and ``dry-run`` both come through here, so a hook behaves the same in
 from __future__ import annotations
 
 from hookrunner.config import ExecutorSettings
+from hookrunner.environments import interpreter_for
 from hookrunner.execution import Limits, RunResult, RunSpec, execute, hook_environment
 from hookrunner.payloads import (
     PAYLOAD_ENV,
@@ -47,7 +48,7 @@ def session_run_spec(
         "HOOKRUNNER_ATTEMPT": str(attempt),
     }
     return RunSpec(
-        argv=[*command, str(path)],
+        argv=[interpreter_for(path.parent, settings.interpreter), str(path)],
         cwd=path.parent,
         env=hook_environment(settings.env_passthrough, settings.env, event_env),
         timeout=settings.timeout,

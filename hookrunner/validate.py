@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from hookrunner.environments import EnvironmentBuildError, EnvironmentStore
+from hookrunner.environments.requirements import hook_directories, read_requirements
 from hookrunner.flows.definition import (
     DEESCALATE_RUNBOOK,
     ESCALATE_RUNBOOK,
@@ -179,3 +181,18 @@ def validate_repository(root: Path) -> list[Problem]:
     if not root.is_dir():
         return [Problem(str(root), 0, "not a directory")]
     return validate_session_hooks(root) + validate_flows(root)
+
+
+def validate_environments(root: Path, environments: EnvironmentStore | None) -> list[Problem]:
+    """Check each ``requirements.txt`` and, given a store, build its environment as the
+    daemon will before publishing (building installs wheels only, unless
+    ``environments.allow_source_builds``: then a package's build code runs)."""
+    problems = []
+    for directory, shown in hook_directories(root):
+        try:
+            requirements = read_requirements(directory, shown)
+            if requirements is not None and environments is not None:
+                environments.ensure(requirements)
+        except EnvironmentBuildError as exc:
+            problems.append(Problem(exc.source, exc.line, exc.detail))
+    return problems

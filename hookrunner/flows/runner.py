@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from hookrunner.config import ExecutorSettings
+from hookrunner.environments import interpreter_for
 from hookrunner.execution import RunResult, RunSpec, execute, hook_environment
 from hookrunner.flows.definition import FlowDefinition
 from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
@@ -100,7 +101,7 @@ class FlowRunner:
             "HOOKRUNNER_COMMIT": self.commit,
         }
         spec = RunSpec(
-            argv=[self.settings.interpreter, *argv],
+            argv=[interpreter_for(flow.directory, self.settings.interpreter), *argv],
             cwd=flow.directory,
             env=hook_environment(self.settings.env_passthrough, self.settings.env, event_env),
             timeout=self.settings.timeout,

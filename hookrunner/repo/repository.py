@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,7 +26,7 @@ from hookrunner.config import RepoSettings
 from hookrunner.logs import redact_url
 from hookrunner.repo.gitcli import GitError
 from hookrunner.repo.index import HookIndex, build_index
-from hookrunner.repo.sync import Syncer
+from hookrunner.repo.sync import PublishRefused, Syncer
 
 log = structlog.get_logger("hookrunner.repo")
 BACKOFF_FIRST = 1.0
@@ -42,9 +42,15 @@ class SyncReport(NamedTuple):
 
 
 class Repository:
-    def __init__(self, settings: RepoSettings, state_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: RepoSettings,
+        state_dir: Path,
+        prepare: Callable[[Path], None] | None = None,
+    ) -> None:
+        """``prepare`` readies a fetched tree before it is published (hook environments)."""
         self.settings = settings
-        self.syncer = Syncer(settings, state_dir / "repo")
+        self.syncer = Syncer(settings, state_dir / "repo", prepare)
         self.store = self.syncer.store
         self.store.discard_scratch()
         self.last_sync: SyncReport | None = None
@@ -160,7 +166,7 @@ class Repository:
         try:
             snapshot = self.syncer.sync()
             index = build_index(snapshot)
-        except (GitError, OSError) as exc:
+        except (GitError, OSError, PublishRefused) as exc:
             error = redact_url(str(exc))
             with self._lock:
                 self._failures += 1

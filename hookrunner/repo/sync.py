@@ -11,6 +11,7 @@ import contextlib
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -25,9 +26,19 @@ FALLBACK_BRANCHES = ("main", "master")
 REFSPEC = "+refs/heads/*:refs/remotes/origin/*"
 
 
+class PublishRefused(Exception):
+    """A commit's tree was fetched but must not go live (its message says why)."""
+
+
 class Syncer:
-    def __init__(self, settings: RepoSettings, root: Path) -> None:
+    def __init__(
+        self,
+        settings: RepoSettings,
+        root: Path,
+        prepare: Callable[[Path], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.prepare = prepare
         self.root = root
         self.clone_dir = root / "clone.git"
         self.store = SnapshotStore(root)
@@ -96,7 +107,14 @@ class Syncer:
         current = self.store.current()
         if current is not None and current.commit == commit:
             return current
-        return self.store.publish(commit, lambda target: self._extract(commit, target))
+        return self.store.publish(commit, lambda target: self._fill(commit, target))
+
+    def _fill(self, commit: str, target: Path) -> None:
+        """Extract the tree, then let ``prepare`` make it ready or refuse it
+        (:class:`PublishRefused`): only a ready tree is renamed into place and published."""
+        self._extract(commit, target)
+        if self.prepare is not None:
+            self.prepare(target)
 
     def _extract(self, commit: str, target: Path) -> None:
         tree = f"{commit}:{self.settings.subdir}" if self.settings.subdir else commit
