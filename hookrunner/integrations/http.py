@@ -97,7 +97,7 @@ class ApiClient:
         """Seconds to wait before retrying a rate-limited response, None if it is not one."""
         if response.status_code != 429:
             return None
-        return _seconds(response.headers.get("Retry-After"), default=1.0)
+        return header_seconds(response.headers.get("Retry-After"), default=1.0)
 
     # -- the shared machinery ----------------------------------------------------------
 
@@ -263,7 +263,8 @@ def _safe_to_resend(method: str, exc: httpx.TransportError) -> bool:
     return method in {"GET", "PUT", "DELETE"} or isinstance(exc, httpx.ConnectError)
 
 
-def _seconds(value: str | None, default: float) -> float:
+def header_seconds(value: str | None, default: float) -> float:
+    """A header holding a number of seconds; ``default`` when absent or unreadable."""
     try:
         return max(float(value), 0.0) if value is not None else default
     except ValueError:
