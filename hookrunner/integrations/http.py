@@ -65,7 +65,7 @@ class ApiClient:
         self.settings = settings
         self.policy = policy or CallPolicy()
         self._sleep = sleep
-        base = settings.api_url or self.default_url
+        base = settings.api_url or self.default_base()
         if not base:
             raise SymIntegrationError(
                 f"[integrations.{name}] needs api_url (or external_id)", integration=name
@@ -78,6 +78,10 @@ class ApiClient:
         self._cache_lock = threading.Lock()
 
     # -- what subclasses provide -------------------------------------------------------
+
+    def default_base(self) -> str:
+        """The API's address when ``api_url`` is not set."""
+        return self.default_url
 
     def auth_headers(self, token: str) -> dict[str, str]:
         """The headers that carry ``token``."""

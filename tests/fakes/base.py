@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from hookrunner.config import IntegrationSettings
 
@@ -150,7 +150,7 @@ class FakeApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = FakeRequest(
                     method=self.command,
-                    path=url.path,
+                    path=unquote(url.path),
                     query=parse_qs(url.query),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
