@@ -161,7 +161,9 @@ class ApiClient:
                     method, path, params=params, json=json, data=data, headers=headers
                 )
             except httpx.TransportError as exc:
-                self._log(method, path, None, started, attempt, error=type(exc).__name__)
+                log_call(
+                    self.name, method, _endpoint(path), None, started, attempt, type(exc).__name__
+                )
                 if attempt < self.policy.max_attempts and _safe_to_resend(method, exc):
                     self._sleep(self._backoff(attempt))
                     continue
@@ -169,7 +171,7 @@ class ApiClient:
                     f"{self.name}: {method} {_endpoint(path)} failed ({type(exc).__name__})",
                     integration=self.name,
                 ) from None
-            self._log(method, path, response.status_code, started, attempt)
+            log_call(self.name, method, _endpoint(path), response.status_code, started, attempt)
             wait = self._retry_wait(response, attempt)
             if wait is None:
                 return self._decode(response)
@@ -236,25 +238,27 @@ class ApiClient:
             )
         return absolute
 
-    def _log(
-        self,
-        method: str,
-        path: str,
-        status: int | None,
-        started: float,
-        attempt: int,
-        error: str = "",
-    ) -> None:
-        log.info(
-            "integration_call",
-            integration=self.name,
-            method=method,
-            endpoint=_endpoint(path),
-            status=status,
-            attempt=attempt,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
-            **({"error": error} if error else {}),
-        )
+
+def log_call(
+    integration: str,
+    method: str,
+    endpoint: str,
+    status: int | None,
+    started: float,
+    attempt: int = 1,
+    error: str = "",
+) -> None:
+    """One line per call: what and how it went, never a header, token or body."""
+    log.info(
+        "integration_call",
+        integration=integration,
+        method=method,
+        endpoint=endpoint,
+        status=status,
+        attempt=attempt,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        **({"error": error} if error else {}),
+    )
 
 
 def _endpoint(path: str) -> str:
