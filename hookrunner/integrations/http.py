@@ -53,6 +53,7 @@ class ApiClient:
 
     error_class: type[IntegrationError] = IntegrationError
     default_url = ""
+    hook_functions: frozenset[str] = frozenset()  # what a hook may call through the daemon
 
     def __init__(
         self,
