@@ -145,6 +145,11 @@ def test_reads_are_cached_for_their_ttl_and_writes_forget_them(
     count = len(fake.requests)
     slack.users_in_channel("C02")
     assert len(fake.requests) > count
+    uncached = SlackClient("slack", slack.settings, CallPolicy(cache_ttl=0))
+    count = len(fake.requests)
+    uncached.get_user_info("U01")
+    uncached.get_user_info("U01")
+    assert len(fake.requests) == count + 2
 
 
 def test_a_bad_token_is_an_error_and_never_logged(fake: FakeSlack, tmp_path: Path) -> None:

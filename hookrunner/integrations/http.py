@@ -34,7 +34,7 @@ class CallPolicy:
     max_attempts: int = 4
     backoff: float = 0.5  # first 5xx retry waits this long, doubling each time
     max_wait: float = 30.0  # a longer Retry-After fails the call instead of blocking it
-    cache_ttl: float = 30.0
+    cache_ttl: float = 30.0  # 0 turns the read cache off
     cache_size: int = 2048
 
 
@@ -74,7 +74,7 @@ class ApiClient:
         self.base_url = base if base.endswith("/") else base + "/"
         self._http = httpx.Client(base_url=self.base_url, timeout=self.policy.timeout)
         self._cache: TTLCache[tuple[Any, ...], ApiResponse] = TTLCache(
-            maxsize=self.policy.cache_size, ttl=self.policy.cache_ttl
+            maxsize=self.policy.cache_size, ttl=max(self.policy.cache_ttl, 0.001)
         )
         self._cache_lock = threading.Lock()
 
@@ -129,6 +129,7 @@ class ApiClient:
     def get(self, path: str, params: Params | None = None, *, cached: bool = True) -> ApiResponse:
         """A read; answered from the TTL cache when the same read ran recently."""
         key = (path, tuple(sorted((k, repr(v)) for k, v in (params or {}).items())))
+        cached = cached and self.policy.cache_ttl > 0
         if cached:
             with self._cache_lock:
                 hit = self._cache.get(key)
