@@ -125,6 +125,20 @@ def test_messages_to_channels_and_dms_threads_updates_ephemerals(
     assert second["text"] == "psst"
     assert third["thread_ts"] == posted["ts"]
     assert fake.ephemerals == [{"channel": "C01", "text": "not yours to approve", "user": "U01"}]
+    fallback = {
+        "type": "fallback",
+        "destinations": [
+            {"type": "slack_channel", "name": "#missing"},
+            {"type": "slack_channel", "name": "#general"},
+        ],
+    }
+    assert slack.send_message(fallback, "to whoever")["channel"] == "C02"
+    with pytest.raises(SlackError, match="no destination took the message"):
+        slack.send_message({**fallback, "destinations": fallback["destinations"][:1]}, "x")
+    strict = {**fallback, "continue_on_delivery_failure": False}
+    with pytest.raises(SlackError) as stopped:
+        slack.send_message(strict, "x")
+    assert stopped.value.code == "channel_not_found"
     post = fake.calls("/chat.postMessage")[0]
     assert post.headers["content-type"].startswith("application/json")
 

@@ -8,8 +8,8 @@ body, not the status, decides. Destinations are the contract's documents
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -18,6 +18,7 @@ from hookrunner.integrations.http import ApiClient, Params
 from hookrunner.integrations.people import person
 
 PAGE_SIZE = 200
+T = TypeVar("T")
 
 
 class SlackClient(ApiClient):
@@ -188,17 +189,8 @@ class SlackClient(ApiClient):
         return sorted(set(emails))
 
     def _resolve_fallback(self, destination: Mapping[str, Any], requester: str) -> list[str]:
-        keep_going = destination.get("continue_on_delivery_failure", True)
-        for candidate in destination.get("destinations", []):
-            try:
-                emails = self.resolve_destination(candidate, requester)
-            except SlackError:
-                if not keep_going:
-                    raise
-                continue
-            if emails:
-                return emails
-        return []
+        """The people of the first destination that reaches anyone."""
+        return _first(destination, lambda d: self.resolve_destination(d, requester)) or []
 
     def _destination_user_ids(self, destination: Mapping[str, Any]) -> list[str]:
         kind = destination.get("type")
@@ -225,8 +217,6 @@ class SlackClient(ApiClient):
             return self.channel_id(str(destination["name"]))
         if kind == "slack_channel_id":
             return str(destination["id"])
-        if kind == "fallback":
-            return self.conversation_for(destination["destinations"][0])
         user_ids = self._destination_user_ids(destination)
         opened = self.post("conversations.open", {"users": ",".join(user_ids)})
         return str(opened["channel"]["id"])
@@ -240,6 +230,15 @@ class SlackClient(ApiClient):
         blocks: list[Any] | None = None,
     ) -> dict[str, str]:
         """Post to a destination; returns ``{"channel", "ts"}`` to thread or update it."""
+        if destination.get("type") == "fallback":
+            sent = _first(destination, lambda d: self.send_message(d, message, blocks))
+            if sent:
+                return sent
+            raise SlackError(
+                f"{self.name}: no destination took the message",
+                integration=self.name,
+                code="invalid_destination",
+            )
         channel = self.conversation_for(destination)
         return self._posted(self.post("chat.postMessage", _message(channel, message, blocks)))
 
@@ -264,3 +263,22 @@ class SlackClient(ApiClient):
 
 def _message(channel: str, text: str, blocks: list[Any] | None) -> dict[str, Any]:
     return {"channel": channel, "text": text, **({"blocks": blocks} if blocks else {})}
+
+
+def _first(destination: Mapping[str, Any], attempt: Callable[[Mapping[str, Any]], T]) -> T | None:
+    """The first non-empty result over a fallback's destinations, in order.
+
+    A destination that fails is skipped when ``continue_on_delivery_failure`` (Sym's
+    default), and stops the fallback otherwise.
+    """
+    keep_going = destination.get("continue_on_delivery_failure", True)
+    for candidate in destination.get("destinations", []):
+        try:
+            result = attempt(candidate)
+        except SlackError:
+            if not keep_going:
+                raise
+            continue
+        if result:
+            return result
+    return None
