@@ -140,7 +140,8 @@ class ChannelServer:
                 "SymIntegrationError", "a request needs integration, function and args"
             )
         try:
-            value = self._call(context, integration, function, args)
+            with structlog.contextvars.bound_contextvars(run_id=context.run_id):
+                value = self._call(context, integration, function, args)
             answer = json.dumps({"ok": True, "value": value}).encode() + b"\n"
         except IntegrationError as exc:
             return _answer_error(exc.sdk_exception, exc.message, exc.code)
