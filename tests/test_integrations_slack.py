@@ -215,3 +215,24 @@ def test_server_errors_are_retried_up_to_the_cap(fake: FakeSlack, tmp_path: Path
         slack.get_user_info("boss@acme.io")
     assert failed.value.status == 500
     assert len(fake.calls("/users.lookupByEmail")) == 3 + 3
+
+
+def test_a_cursor_that_never_ends_is_cut_off(slack: SlackClient, fake: FakeSlack) -> None:
+    fake.stuck_cursor = True
+    with pytest.raises(SlackError) as looping:
+        slack.list_users()
+    assert looping.value.code == "too_many_pages"
+
+
+def test_a_hung_write_is_not_sent_twice_but_a_hung_read_is_retried(
+    fake: FakeSlack, tmp_path: Path
+) -> None:
+    policy = CallPolicy(timeout=0.5, backoff=0.01)
+    slack = SlackClient("slack", settings_for(fake, tmp_path, "slack"), policy)
+    fake.fail_next(FakeResponse(200, {"ok": True, "channel": "C01", "ts": "1"}, delay=2.0))
+    with pytest.raises(SlackError, match="ReadTimeout"):
+        slack.send_message({"type": "slack_channel_id", "id": "C01"}, "once")
+    assert len(fake.calls("/chat.postMessage")) == 1
+    fake.fail_next(FakeResponse(200, {"ok": True}, delay=2.0))
+    assert slack.get_user_info("U01")["id"] == "U01"
+    assert len(fake.calls("/users.info")) == 2

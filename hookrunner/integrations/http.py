@@ -24,6 +24,7 @@ from hookrunner.integrations.errors import IntegrationError, SymIntegrationError
 log = structlog.get_logger("hookrunner.integrations")
 
 Params = Mapping[str, str | int | list[str]]
+MAX_PAGES = 500  # a list longer than this is an API looping, not a directory
 
 
 @dataclass(frozen=True)
@@ -183,9 +184,20 @@ class ApiClient:
         """Follow ``Link: rel="next"`` pages (Okta, GitHub), cached like single reads."""
         response = self.get(path, params)
         yield response
-        while response.next_url is not None:
+        for _ in self.page_budget(path):
+            if response.next_url is None:
+                return
             response = self.get(response.next_url)
             yield response
+
+    def page_budget(self, path: str) -> Iterator[int]:
+        """Page numbers for a paginated read, failing past ``MAX_PAGES``."""
+        yield from range(MAX_PAGES)
+        raise self.error_class(
+            f"{self.name}: {_endpoint(path)} gave more than {MAX_PAGES} pages",
+            integration=self.name,
+            code="too_many_pages",
+        )
 
     def forget_reads(self) -> None:
         """Drop cached reads: a write may have changed what they said."""

@@ -60,7 +60,7 @@ class PagerDutyClient(ApiClient):
     def paginate(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[Any]:
         """Every item under ``key``, page by page while the API says ``more``."""
         offset = 0
-        while True:
+        for _ in self.page_budget(path):
             body = self.get(path, {**params, "limit": PAGE_SIZE, "offset": offset}).body
             items = body.get(key, [])
             yield from items

@@ -71,7 +71,7 @@ class SlackClient(ApiClient):
     def paginate(self, method: str, key: str, params: Mapping[str, Any]) -> Iterator[Any]:
         """Every item under ``key``, following ``response_metadata.next_cursor``."""
         cursor = ""
-        while True:
+        for _ in self.page_budget(method):
             query = {**params, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
             body = self.call(method, query)
             yield from body.get(key, [])

@@ -8,9 +8,11 @@ the client really sent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +59,7 @@ class FakeResponse:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to hold the answer back (a slow or hung vendor)
 
 
 Handler = Callable[[Any, FakeRequest], FakeResponse]
@@ -156,15 +159,17 @@ class FakeApi:
                     body=self.rfile.read(length) if length else b"",
                 )
                 response = fake.dispatch(request)
+                time.sleep(response.delay)
                 payload = b"" if response.body is None else json.dumps(response.body).encode()
-                self.send_response(response.status)
-                for name, value in response.headers.items():
-                    self.send_header(name, value)
-                if payload:
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # gave up
+                    self.send_response(response.status)
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
+                    if payload:
+                        self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 

@@ -37,6 +37,7 @@ class FakeSlack(FakeApi):
         self.messages: list[dict[str, Any]] = []
         self.ephemerals: list[dict[str, Any]] = []
         self.max_page = 2  # Slack may return fewer than asked for; this forces paging
+        self.stuck_cursor = False  # a broken API: every page says there is another
         self._ts = itertools.count(1)
 
     # -- set-up ------------------------------------------------------------------------
@@ -81,6 +82,8 @@ class FakeSlack(FakeApi):
         start = int(base64.b64decode(cursor).decode().split(":")[1]) if cursor else 0
         chunk, following = page(items, start, limit)
         next_cursor = base64.b64encode(f"next:{following}".encode()).decode() if following else ""
+        if self.stuck_cursor:
+            next_cursor = cursor or base64.b64encode(b"next:0").decode()
         return self.ok(**{key: chunk, "response_metadata": {"next_cursor": next_cursor}})
 
     def _user(self, key: str, value: str) -> dict[str, Any] | None:
