@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -9,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,6 +155,14 @@ def test_thread_messages_reply_under_the_runs_own_message(
     assert answer["error"] == "SlackError" and "no Slack message" in answer["message"]
     smuggled = [["slack", "send_thread_message", {"message": "x", "channel": "C99"}]]
     assert run_hook(env, smuggled)["answers"][0]["error"] == "SymIntegrationError"
+
+
+def test_the_hook_side_client_is_standard_library_python_3_9() -> None:
+    tree = ast.parse(CLIENT.read_text(), feature_version=(3, 9))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    roots = {name.split(".")[0] for name in imported}
+    assert roots <= set(sys.stdlib_module_names) | {"__future__"}, roots
 
 
 def raw(path: Path, payload: bytes) -> bytes:
