@@ -147,7 +147,8 @@ class IntegrationSettings(_Section):
 
     type: str
     external_id: str = ""
-    api_url: str = ""
+    api_url: str = ""  # the API's address; for aws_lambda, boto3's endpoint_url
+    region: str = ""  # aws_lambda: the AWS region
     token_file: str = ""
     signing_secret_file: str = ""
     settings: dict[str, Any] = {}

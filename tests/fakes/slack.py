@@ -1,0 +1,169 @@
+"""Slack Web API (https://api.slack.com/methods): the methods hookrunner calls.
+
+Every answer is HTTP 200 with ``ok``; failures carry ``error`` (``invalid_auth``,
+``users_not_found``, ``channel_not_found``…); lists page with ``cursor``/``limit`` and
+``response_metadata.next_cursor``; rate limits are HTTP 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from typing import Any
+
+from fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
+
+BOT_TOKEN = "xoxb-1111-2222-fake"
+
+
+def slack_user(user_id: str, email: str, name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "team_id": "T0123ABCD",
+        "name": name,
+        "deleted": False,
+        "is_bot": False,
+        "profile": {"email": email, "real_name": name.title(), "display_name": name},
+        **extra,
+    }
+
+
+class FakeSlack(FakeApi):
+    def __init__(self, token: str = BOT_TOKEN) -> None:
+        super().__init__(token)
+        self.users: list[dict[str, Any]] = []
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.usergroups: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.ephemerals: list[dict[str, Any]] = []
+        self.max_page = 2  # Slack may return fewer than asked for; this forces paging
+        self.stuck_cursor = False  # a broken API: every page says there is another
+        self._ts = itertools.count(1)
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, email: str, name: str, **extra: Any) -> None:
+        self.users.append(slack_user(user_id, email, name, **extra))
+
+    def add_channel(self, channel_id: str, name: str, members: list[str]) -> None:
+        self.channels[channel_id] = {"id": channel_id, "name": name, "members": members}
+
+    def add_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:
+        self.usergroups.append({"id": group_id, "handle": handle, "users": users})
+
+    # -- the wire format ---------------------------------------------------------------
+
+    def authorized(self, request: FakeRequest) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.token}"
+
+    def unauthorized(self) -> FakeResponse:
+        return FakeResponse(200, {"ok": False, "error": "invalid_auth"})
+
+    def not_found(self, request: FakeRequest) -> FakeResponse:
+        return FakeResponse(404, {"ok": False, "error": "unknown_method"})
+
+    @staticmethod
+    def ok(**body: Any) -> FakeResponse:
+        return FakeResponse(200, {"ok": True, **body})
+
+    @staticmethod
+    def error(code: str) -> FakeResponse:
+        return FakeResponse(200, {"ok": False, "error": code})
+
+    @staticmethod
+    def ratelimited(seconds: int = 1) -> FakeResponse:
+        return FakeResponse(
+            429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(seconds)}
+        )
+
+    def paged(self, request: FakeRequest, key: str, items: list[Any]) -> FakeResponse:
+        limit = min(int(request.arg("limit", "100")), self.max_page)
+        cursor = request.arg("cursor", "")
+        start = int(base64.b64decode(cursor).decode().split(":")[1]) if cursor else 0
+        chunk, following = page(items, start, limit)
+        next_cursor = base64.b64encode(f"next:{following}".encode()).decode() if following else ""
+        if self.stuck_cursor:
+            next_cursor = cursor or base64.b64encode(b"next:0").decode()
+        return self.ok(**{key: chunk, "response_metadata": {"next_cursor": next_cursor}})
+
+    def _user(self, key: str, value: str) -> dict[str, Any] | None:
+        for user in self.users:
+            found = user["profile"]["email"] if key == "email" else user["id"]
+            if found == value:
+                return user
+        return None
+
+    # -- methods -----------------------------------------------------------------------
+
+    @route("GET,POST", "/users.lookupByEmail")
+    def users_lookup_by_email(self, request: FakeRequest) -> FakeResponse:
+        user = self._user("email", request.arg("email", ""))
+        return self.ok(user=user) if user else self.error("users_not_found")
+
+    @route("GET,POST", "/users.info")
+    def users_info(self, request: FakeRequest) -> FakeResponse:
+        user = self._user("id", request.arg("user", ""))
+        return self.ok(user=user) if user else self.error("user_not_found")
+
+    @route("GET,POST", "/users.list")
+    def users_list(self, request: FakeRequest) -> FakeResponse:
+        return self.paged(request, "members", self.users)
+
+    @route("GET,POST", "/conversations.list")
+    def conversations_list(self, request: FakeRequest) -> FakeResponse:
+        listed = [{"id": c["id"], "name": c["name"]} for c in self.channels.values()]
+        return self.paged(request, "channels", listed)
+
+    @route("GET,POST", "/conversations.members")
+    def conversations_members(self, request: FakeRequest) -> FakeResponse:
+        channel = self.channels.get(request.arg("channel", ""))
+        if channel is None:
+            return self.error("channel_not_found")
+        return self.paged(request, "members", channel["members"])
+
+    @route("GET,POST", "/usergroups.list")
+    def usergroups_list(self, request: FakeRequest) -> FakeResponse:
+        groups = [{"id": g["id"], "handle": g["handle"]} for g in self.usergroups]
+        return self.ok(usergroups=groups)
+
+    @route("GET,POST", "/usergroups.users.list")
+    def usergroups_users_list(self, request: FakeRequest) -> FakeResponse:
+        for group in self.usergroups:
+            if group["id"] == request.arg("usergroup"):
+                return self.ok(users=group["users"])
+        return self.error("no_such_subteam")
+
+    @route("POST", "/conversations.open")
+    def conversations_open(self, request: FakeRequest) -> FakeResponse:
+        users = sorted(str(request.arg("users", "")).split(","))
+        if not all(self._user("id", u) for u in users):
+            return self.error("user_not_found")
+        dm_id = "D" + "".join(u[1:] for u in users)
+        self.channels.setdefault(dm_id, {"id": dm_id, "name": "", "members": users, "im": True})
+        return self.ok(channel={"id": dm_id})
+
+    @route("POST", "/chat.postMessage")
+    def chat_post_message(self, request: FakeRequest) -> FakeResponse:
+        body = request.form()
+        if body.get("channel") not in self.channels:
+            return self.error("channel_not_found")
+        ts = f"1700000000.{next(self._ts):06d}"
+        self.messages.append({**body, "ts": ts})
+        return self.ok(channel=body["channel"], ts=ts, message={"text": body.get("text")})
+
+    @route("POST", "/chat.update")
+    def chat_update(self, request: FakeRequest) -> FakeResponse:
+        body = request.form()
+        for message in self.messages:
+            if message["channel"] == body.get("channel") and message["ts"] == body.get("ts"):
+                message.update(text=body.get("text"), blocks=body.get("blocks"))
+                return self.ok(channel=body["channel"], ts=body["ts"], text=body.get("text"))
+        return self.error("message_not_found")
+
+    @route("POST", "/chat.postEphemeral")
+    def chat_post_ephemeral(self, request: FakeRequest) -> FakeResponse:
+        body = request.form()
+        if body.get("channel") not in self.channels:
+            return self.error("channel_not_found")
+        self.ephemerals.append(body)
+        return self.ok(message_ts=f"1700000000.{next(self._ts):06d}")
