@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from hookrunner.logs import SECRET_KEY, redact_url
 
 DEFAULT_CONFIG_PATH = Path("/etc/hookrunner/hookrunner.toml")
 
@@ -202,10 +205,35 @@ class Settings(BaseSettings):
         return env_settings, _HoopGitEnvSource(settings_cls), init_settings
 
 
+def _may_echo(loc: tuple[Any, ...]) -> bool:
+    """Whether the value at ``loc`` can be shown in an error: only a known field that holds
+    no secret. An unknown key may be a misspelt secret, so its value is never shown."""
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        if field is None or field.annotation is SecretStr or SECRET_KEY.search(str(loc[-1])):
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is dict:
+            if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+                model = args[-1]  # a named table such as [integrations.<name>]
+                parts = parts[1:]
+                continue
+            return False  # free-form tables (executor.env, secrets) may hold anything
+        return True
+    return False
+
+
 def _describe(error: Any) -> str:
     location = ".".join(str(part) for part in error["loc"])
     value = error.get("input")
-    shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    plain = value is not None and not isinstance(value, dict | list)
+    shown = f" (got {redact_url(repr(value))})" if plain and _may_echo(error["loc"]) else ""
     return f"{location}: {error['msg']}{shown}"
 
 

@@ -11,21 +11,20 @@ from typing import Any
 import structlog
 
 REDACTED = "[redacted]"
-_SECRET_KEY = re.compile(
-    r"(token|secret|password|passphrase|authorization|signature|api_key)", re.I
-)
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@", re.I
-)
+SECRET_KEY = re.compile(r"(token|secret|password|passphrase|authorization|signature|api_key)", re.I)
+# Everything between ``scheme://`` and the last ``@`` of the same word: the userinfo, even
+# when a token or password holds ``/``, ``:`` or ``@``. A path with an ``@`` in it is
+# hidden too; showing too little is the safe side.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^\s'\"<>]*@", re.I)
 
 
 def redact_url(text: str) -> str:
-    """Hide the password part of any ``scheme://user:password@host`` in ``text``."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    """Hide the userinfo (user, token or password) of every URL in ``text``."""
+    return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
 
 
 def _scrub(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(key):
+    if SECRET_KEY.search(key):
         return REDACTED if value else value
     if key == "connection_envs" and isinstance(value, dict):
         return dict.fromkeys(value, REDACTED)
@@ -33,6 +32,8 @@ def _scrub(key: str, value: Any) -> Any:
         return redact_url(value)
     if isinstance(value, dict):
         return {k: _scrub(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub("", item) for item in value]
     return value
 
 
@@ -58,8 +59,8 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,  # before redaction: tracebacks hold URLs too
             redact_secrets,
-            structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
