@@ -84,6 +84,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Problem(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise Problem(400, "body is nested too deeply") from None
 
 
 def refuse_while_stopping(services: Services) -> None:
