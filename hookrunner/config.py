@@ -49,6 +49,7 @@ class RepoSettings(_Section):
     password: SecretStr = SecretStr("")
     password_file: str = ""
     fetch_timeout: float = Field(default=120, gt=0)
+    max_snapshot_bytes: int = Field(default=256 << 20, ge=1)
 
     @field_validator("subdir")
     @classmethod

@@ -57,6 +57,7 @@ def open_source(repo: str, settings: Settings) -> Iterator[HookIndex]:
         repo_settings = settings.repo.model_copy(update={"url": repo})
         repository = Repository(repo_settings, Path(state))
         report = repository.refresh()
+        repository.close()
         index = repository.last_good()
         if report is None or not report.ok or index is None:
             error = report.error if report else "no answer"
