@@ -230,9 +230,16 @@ def status_document(services: Services) -> dict[str, Any]:
     return {
         "version": __version__,
         "commit": index.snapshot.commit if index else None,
+        "refused_hooks": dict(index.refused) if index else {},
         "last_sync": None
         if sync is None
-        else {"ok": sync.ok, "at": sync.at, "error": sync.error, "commit": sync.commit},
+        else {
+            "ok": sync.ok,
+            "result": sync.result,
+            "at": sync.at,
+            "error": sync.error,
+            "commit": sync.commit,
+        },
         "ttl": services.settings.repo.ttl,
         "queue_depth": counts.get("queued", 0),
         "running": services.dispatcher.running,
