@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,6 +97,11 @@ class ServerSettings(_Section):
     unix_socket: str = ""
     tokens_file: str = "/etc/hookrunner/tokens.toml"
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    # Open connections at once (further ones get 503 and are closed), lowered at start
+    # to fit the process's file descriptor limit.
+    max_connections: int = Field(default=512, ge=1)
+    # Seconds a connection may stay open without a complete request (new or kept alive).
+    idle_timeout: float = Field(default=10, gt=0)
 
     @field_validator("listen")
     @classmethod
@@ -204,6 +210,63 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML file arrives as init values; the environment overrides it.
         return env_settings, _HoopGitEnvSource(settings_cls), init_settings
+
+
+class LiveSettings:
+    """The daemon's one settings holder. Every component reads its section through it at
+    the moment of use, so a reload (SIGHUP) that calls :meth:`replace` reaches them all."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.current = settings
+
+    def replace(self, settings: Settings) -> None:
+        self.current = settings
+
+    @property
+    def repo(self) -> RepoSettings:
+        return self.current.repo
+
+    @property
+    def executor(self) -> ExecutorSettings:
+        return self.current.executor
+
+    @property
+    def retry(self) -> RetrySettings:
+        return self.current.retry
+
+    @property
+    def server(self) -> ServerSettings:
+        return self.current.server
+
+    @property
+    def webhooks(self) -> WebhookSettings:
+        return self.current.webhooks
+
+    @property
+    def state(self) -> StateSettings:
+        return self.current.state
+
+    @property
+    def log(self) -> LogSettings:
+        return self.current.log
+
+    @property
+    def roles(self) -> RoleSettings:
+        return self.current.roles
+
+    @property
+    def integrations(self) -> dict[str, IntegrationSettings]:
+        return self.current.integrations
+
+
+# What components read settings from: fixed ones (tests, dry-run) or the daemon's holder.
+SettingsView = Settings | LiveSettings
+RepoSource = RepoSettings | Callable[[], RepoSettings]
+
+
+def repo_settings(source: RepoSource) -> RepoSettings:
+    """The repository settings in force now, from fixed settings or a live source."""
+    return source if isinstance(source, RepoSettings) else source()
 
 
 def _may_echo(loc: tuple[Any, ...]) -> bool:

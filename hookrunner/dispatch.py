@@ -17,7 +17,7 @@ from typing import NamedTuple
 import structlog
 
 from hookrunner import metrics
-from hookrunner.config import Settings
+from hookrunner.config import SettingsView
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
 from hookrunner.journal import Accepted, Delivery, EventRecord, Journal, JournalError, RunRecord
 from hookrunner.payloads import SessionEvent
@@ -49,7 +49,7 @@ def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult
 
 
 class Dispatcher:
-    def __init__(self, journal: Journal, repository: Repository, settings: Settings) -> None:
+    def __init__(self, journal: Journal, repository: Repository, settings: SettingsView) -> None:
         self.journal = journal
         self.repository = repository
         self.settings = settings

@@ -19,3 +19,13 @@ SNAPSHOT_AGE = Gauge("hookrunner_snapshot_age_seconds", "Seconds since the snaps
 FLOW_TRANSITIONS = Counter(
     "hookrunner_flow_transitions_total", "Access-request transitions", ["flow", "to"]
 )
+CONNECTIONS_REFUSED = Counter(
+    "hookrunner_http_connections_refused_total", "Connections closed at once: too many open"
+)
+CONNECTIONS_TIMED_OUT = Counter(
+    "hookrunner_http_connections_idle_closed_total",
+    "Connections closed for sending no complete request within server.idle_timeout",
+)
+LOG_LINES_SUPPRESSED = Counter(
+    "hookrunner_log_lines_suppressed_total", "Repeated warning and error lines not written"
+)

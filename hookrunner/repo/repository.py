@@ -24,7 +24,7 @@ import structlog
 from cachetools import TTLCache
 
 from hookrunner import metrics
-from hookrunner.config import RepoSettings
+from hookrunner.config import RepoSettings, RepoSource, repo_settings
 from hookrunner.logs import redact_url
 from hookrunner.repo.gitcli import GitError
 from hookrunner.repo.index import HookIndex, build_index
@@ -46,13 +46,14 @@ class SyncReport(NamedTuple):
 
 
 class Repository:
-    def __init__(self, settings: RepoSettings, state_dir: Path) -> None:
-        self.settings = settings
+    def __init__(self, settings: RepoSource, state_dir: Path) -> None:
+        """``settings`` is read at each use: a live source makes a reload reach git too."""
+        self._settings = settings
         self.syncer = Syncer(settings, state_dir / "repo")
         self.store = self.syncer.store
         self.store.discard_scratch()
         self.last_sync: SyncReport | None = None
-        self._cache: TTLCache[str, HookIndex] = TTLCache(maxsize=1, ttl=settings.ttl)
+        self._cache: TTLCache[str, HookIndex] = TTLCache(maxsize=1, ttl=self.settings.ttl)
         self._lock = threading.Lock()
         self._running: threading.Event | None = None
         self._running_since = 0.0  # monotonic start of the refresh in flight
@@ -64,11 +65,9 @@ class Repository:
         self._confirmed_at = time.time()
         metrics.SNAPSHOT_AGE.set_function(lambda: time.time() - self._confirmed_at)
 
-    def reconfigure(self, settings: RepoSettings) -> None:
-        """Apply reloaded settings; the next refresh uses them (a new URL, branch, TTL)."""
-        with self._lock:
-            self.settings = self.syncer.settings = self.syncer.git.settings = settings
-            self._cache = TTLCache(maxsize=1, ttl=settings.ttl)
+    @property
+    def settings(self) -> RepoSettings:
+        return repo_settings(self._settings)
 
     def close(self) -> None:
         """Cancel a scheduled retry; the owner is going away."""
@@ -92,6 +91,8 @@ class Repository:
     def index(self) -> HookIndex | None:
         """The hook index to run an event on, waiting at most ``refresh_wait`` for git."""
         with self._lock:
+            if self._cache.ttl != self.settings.ttl:  # reloaded: trust the index for the new TTL
+                self._cache = TTLCache(maxsize=1, ttl=self.settings.ttl)
             fresh = self._cache.get("index")
         if fresh is not None:
             return fresh

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from hookrunner.config import RepoSettings
+from hookrunner.config import RepoSettings, RepoSource, repo_settings
 from hookrunner.logs import redact_url
 from hookrunner.repo.gitcli import GitCli, GitError
 from hookrunner.repo.snapshots import Snapshot, SnapshotStore
@@ -31,12 +31,16 @@ class SnapshotRefused(GitError):
 
 
 class Syncer:
-    def __init__(self, settings: RepoSettings, root: Path) -> None:
-        self.settings = settings
+    def __init__(self, settings: RepoSource, root: Path) -> None:
+        self._settings = settings
         self.root = root
         self.clone_dir = root / "clone.git"
         self.store = SnapshotStore(root)
         self.git = GitCli(settings, root / "private")
+
+    @property
+    def settings(self) -> RepoSettings:
+        return repo_settings(self._settings)
 
     def sync(self) -> Snapshot:
         """Fetch and publish; heal by re-cloning once before giving up."""

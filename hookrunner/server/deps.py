@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
-from hookrunner.config import Settings
+from hookrunner.config import SettingsView
 from hookrunner.dispatch import Dispatcher
 from hookrunner.flows.engine import Engine
 from hookrunner.journal import Journal, JournalError
@@ -22,9 +22,10 @@ T = TypeVar("T")
 
 @dataclass
 class Services:
-    """What the API needs from the daemon; swapped whole on reload."""
+    """What the API needs from the daemon. Settings are read through the daemon's holder,
+    so a reload reaches every handler; the token table is replaced on reload."""
 
-    settings: Settings
+    settings: SettingsView
     journal: Journal
     dispatcher: Dispatcher
     repository: Repository
