@@ -204,3 +204,21 @@ def test_snapshot_extraction_runs_on_the_hosts_own_python(
     assert (target / hook).read_text() == (work_repo.work / hook).read_text()
     assert os.access(target / "hoop-hooks" / "run.sh", os.X_OK)
     assert os.readlink(target / "hoop-hooks" / "alias.py") == "session-open.runbook.py"
+
+
+def test_unpacked_files_keep_git_modes_under_the_daemons_umask(tmp_path: Path) -> None:
+    """The daemon runs with umask 077; hooks under executor.user must still read files."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, mode in (("plain.py", 0o644), ("tool.sh", 0o755)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = 1, mode
+            tar.addfile(info, io.BytesIO(b"x"))
+    buffer.seek(0)
+    previous = os.umask(0o077)
+    try:
+        unpack(buffer, tmp_path, 1 << 20)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "plain.py").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "tool.sh").stat().st_mode & 0o777 == 0o755

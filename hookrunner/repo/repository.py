@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -210,7 +211,9 @@ class Repository:
             self._retry_after = time.monotonic() + delay
             if self._retry_timer is not None:
                 self._retry_timer.cancel()
-            self._retry_timer = threading.Timer(delay, self.request_refresh)
+            # A weak reference: a repository nobody holds any more (a test's, dry-run's)
+            # is not kept alive, nor fetched, by its retry.
+            self._retry_timer = threading.Timer(delay, _retry, (weakref.ref(self),))
             self._retry_timer.daemon = True
             self._retry_timer.start()
         report = SyncReport(False, None, error, time.time(), time.monotonic() - started, result)
@@ -221,3 +224,9 @@ class Repository:
         self.last_sync = report
         metrics.GIT_SYNCS.labels(result=report.result).inc()
         metrics.GIT_SYNC_DURATION.observe(report.duration_s)
+
+
+def _retry(reference: weakref.ref[Repository]) -> None:
+    repository = reference()
+    if repository is not None:
+        repository.request_refresh()

@@ -48,7 +48,8 @@ def _member_path(target: Path, name: str) -> Path:
 def _write_file(source: IO[bytes], path: Path, mode: int, budget: int, limit: int) -> int:
     """Copy one member; returns the budget left."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    handle = os.open(path, flags, 0o755 if mode & stat.S_IXUSR else 0o644)
+    handle = os.open(path, flags, 0o600)
+    os.fchmod(handle, 0o755 if mode & stat.S_IXUSR else 0o644)  # as git has it, whatever umask
     with os.fdopen(handle, "wb") as out:
         while chunk := source.read(CHUNK):
             budget -= len(chunk)
