@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import math
 import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import structlog
 import uvicorn
@@ -31,11 +32,11 @@ from hookrunner.logs import REPEATS, configure_logging, report_held_repeats
 from hookrunner.repo import Repository
 from hookrunner.server.app import create_app
 from hookrunner.server.auth import TokenTable
-from hookrunner.server.connections import connection_budget, uvicorn_settings
+from hookrunner.server.connections import ConnectionGate, connection_budget, gated_protocol
 from hookrunner.server.deps import Services
 
 log = structlog.get_logger("hookrunner.daemon")
-# Connections accepted in one go before the gate sees them; also the listen queue.
+# The kernel's queue of connections not yet accepted.
 BACKLOG = 128
 
 
@@ -144,14 +145,17 @@ class Daemon:
             repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
-            sockets = _listen_sockets(settings)
+            gate = self._connection_gate()
+            sockets = [gate.listener(sock) for sock in _listen_sockets(settings)]
             config = uvicorn.Config(
                 create_app(self.services),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=int(settings.executor.timeout) + 5,
-                **self._connection_limits(),
+                http=gated_protocol(gate, settings.server.idle_timeout),
+                timeout_keep_alive=math.ceil(settings.server.idle_timeout),
+                backlog=BACKLOG,
             )
             self.server = _Server(config)
             self._install_signal_handlers()
@@ -177,10 +181,10 @@ class Daemon:
             journal.close()
             lock.close()
 
-    def _connection_limits(self) -> dict[str, Any]:
+    def _connection_gate(self) -> ConnectionGate:
         """Bound open connections by ``server.max_connections`` and the fd limit."""
         server, executor = self.settings.server, self.settings.executor
-        budget = connection_budget(server.max_connections, executor.max_concurrency, BACKLOG)
+        budget = connection_budget(server.max_connections, executor.max_concurrency)
         if budget < server.max_connections:
             log.warning(
                 "connections_limited",
@@ -188,7 +192,7 @@ class Daemon:
                 configured=server.max_connections,
                 reason="the file descriptor limit (LimitNOFILE) leaves room for no more",
             )
-        return uvicorn_settings(budget, server.idle_timeout, BACKLOG)
+        return ConnectionGate(budget, lambda: len(self.server.server_state.connections))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import GitDaemon, WorkRepo, git
 from daemon_harness import RunningDaemon, wait_for_run
-from prometheus_client import REGISTRY
 
+from hookrunner import metrics
 from hookrunner.config import RepoSettings
 from hookrunner.repo import Repository
 from hookrunner.repo.unpack import SnapshotTooLarge, UnpackError, unpack
@@ -24,7 +24,12 @@ OLD_PYTHON_ERROR = "extractall() got an unexpected keyword argument 'filter'"
 
 
 def sync_count(result: str) -> float:
-    return REGISTRY.get_sample_value("hookrunner_git_sync_total", {"result": result}) or 0.0
+    (metric,) = metrics.GIT_SYNCS.collect()
+    return sum(
+        sample.value
+        for sample in metric.samples
+        if sample.name == "hookrunner_git_sync_total" and sample.labels["result"] == result
+    )
 
 
 def wait_until(condition: object, timeout: float = 30) -> None:
