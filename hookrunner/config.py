@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tomllib
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,7 @@ from pydantic_settings import (
 )
 
 from hookrunner.hoop_values import HoopValueError, hoop_value, is_known_hosts, is_private_key
+from hookrunner.logs import SECRET_KEY, redact_url
 
 DEFAULT_CONFIG_PATH = Path("/etc/hookrunner/hookrunner.toml")
 
@@ -49,6 +52,7 @@ class RepoSettings(_Section):
     password: SecretStr = SecretStr("")
     password_file: str = ""
     fetch_timeout: float = Field(default=120, gt=0)
+    max_snapshot_bytes: int = Field(default=256 << 20, ge=1)
 
     @field_validator("known_hosts")
     @classmethod
@@ -102,6 +106,11 @@ class ServerSettings(_Section):
     unix_socket: str = ""
     tokens_file: str = "/etc/hookrunner/tokens.toml"
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    # Open connections at once (further ones get 503 and are closed), lowered at start
+    # to fit the process's file descriptor limit.
+    max_connections: int = Field(default=512, ge=1)
+    # Seconds a connection may stay open without a complete request (new or kept alive).
+    idle_timeout: float = Field(default=10, gt=0)
 
     @field_validator("listen")
     @classmethod
@@ -235,10 +244,96 @@ class Settings(BaseSettings):
         return env_settings, _HoopGitEnvSource(settings_cls), init_settings
 
 
+class LiveSettings:
+    """The daemon's one settings holder. Every component reads its section through it at
+    the moment of use, so a reload (SIGHUP) that calls :meth:`replace` reaches them all."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.current = settings
+
+    def replace(self, settings: Settings) -> None:
+        self.current = settings
+
+    @property
+    def repo(self) -> RepoSettings:
+        return self.current.repo
+
+    @property
+    def executor(self) -> ExecutorSettings:
+        return self.current.executor
+
+    @property
+    def retry(self) -> RetrySettings:
+        return self.current.retry
+
+    @property
+    def server(self) -> ServerSettings:
+        return self.current.server
+
+    @property
+    def webhooks(self) -> WebhookSettings:
+        return self.current.webhooks
+
+    @property
+    def state(self) -> StateSettings:
+        return self.current.state
+
+    @property
+    def log(self) -> LogSettings:
+        return self.current.log
+
+    @property
+    def roles(self) -> RoleSettings:
+        return self.current.roles
+
+    @property
+    def integrations(self) -> dict[str, IntegrationSettings]:
+        return self.current.integrations
+
+    @property
+    def environments(self) -> EnvironmentSettings:
+        return self.current.environments
+
+
+# What components read settings from: fixed ones (tests, dry-run) or the daemon's holder.
+SettingsView = Settings | LiveSettings
+RepoSource = RepoSettings | Callable[[], RepoSettings]
+
+
+def repo_settings(source: RepoSource) -> RepoSettings:
+    """The repository settings in force now, from fixed settings or a live source."""
+    return source if isinstance(source, RepoSettings) else source()
+
+
+def _may_echo(loc: tuple[Any, ...]) -> bool:
+    """Whether the value at ``loc`` can be shown in an error: only a known field that holds
+    no secret. An unknown key may be a misspelt secret, so its value is never shown."""
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        if field is None or field.annotation is SecretStr or SECRET_KEY.search(str(loc[-1])):
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is dict:
+            if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+                model = args[-1]  # a named table such as [integrations.<name>]
+                parts = parts[1:]
+                continue
+            return False  # free-form tables (executor.env, secrets) may hold anything
+        return True
+    return False
+
+
 def _describe(error: Any) -> str:
     location = ".".join(str(part) for part in error["loc"])
     value = error.get("input")
-    shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    plain = value is not None and not isinstance(value, dict | list)
+    shown = f" (got {redact_url(repr(value))})" if plain and _may_echo(error["loc"]) else ""
     return f"{location}: {error['msg']}{shown}"
 
 

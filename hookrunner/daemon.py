@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import math
 import os
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -22,19 +23,22 @@ import structlog
 import uvicorn
 
 from hookrunner import systemd
-from hookrunner.config import ConfigError, Settings, load_settings
+from hookrunner.config import ConfigError, LiveSettings, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
 from hookrunner.environments import EnvironmentStore, activate
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
-from hookrunner.journal import open_journal
-from hookrunner.logs import configure_logging
+from hookrunner.journal import Journal, open_journal
+from hookrunner.logs import REPEATS, configure_logging, report_held_repeats
 from hookrunner.repo import Repository
 from hookrunner.server.app import create_app
 from hookrunner.server.auth import TokenTable
+from hookrunner.server.connections import ConnectionGate, connection_budget, gated_protocol
 from hookrunner.server.deps import Services
 
 log = structlog.get_logger("hookrunner.daemon")
+# The kernel's queue of connections not yet accepted.
+BACKLOG = 128
 
 
 class StartupError(Exception):
@@ -80,7 +84,7 @@ def _listen_sockets(settings: Settings) -> list[socket.socket]:
         if server.listen:
             host, port = server.host_port
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            listener = socket.create_server((host, port), family=family, backlog=1024)
+            listener = socket.create_server((host, port), family=family, backlog=BACKLOG)
             # Accepted sockets inherit this. asyncio would set it itself, but only for
             # sockets created with proto=IPPROTO_TCP, which create_server does not use;
             # without it every answer waited ~40 ms for the client's delayed ACK.
@@ -93,7 +97,7 @@ def _listen_sockets(settings: Settings) -> list[socket.socket]:
             unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             unix.bind(str(path))
             path.chmod(0o660)
-            unix.listen(1024)
+            unix.listen(BACKLOG)
             sockets.append(unix)
     except OSError as exc:
         for sock in sockets:
@@ -104,11 +108,38 @@ def _listen_sockets(settings: Settings) -> list[socket.socket]:
     return sockets
 
 
+def build_services(
+    live: LiveSettings,
+    journal: Journal,
+    accepting: Callable[[], bool],
+    prepare: Callable[[Path], None] | None = None,
+) -> tuple[Services, TimerLoop]:
+    """Every component, each reading its settings through ``live``; ``prepare`` readies a
+    fetched tree before it is published (hook environments)."""
+    repository = Repository(lambda: live.repo, live.state.dir, prepare)
+    dispatcher = Dispatcher(journal, repository, live)
+    engine = Engine(journal, repository, live)
+    services = Services(
+        settings=live,
+        journal=journal,
+        dispatcher=dispatcher,
+        repository=repository,
+        engine=engine,
+        tokens=TokenTable.load(live.server.tokens_file),
+        accepting=accepting,
+    )
+    return services, TimerLoop(journal, engine)
+
+
 class Daemon:
     def __init__(self, config_file: str | None) -> None:
         self.config_file = config_file
-        self.settings = load_settings(config_file)
+        self.live = LiveSettings(load_settings(config_file))
         self.accepting = True
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current
 
     async def run(self) -> int:
         settings = self.settings
@@ -122,28 +153,23 @@ class Daemon:
                 live_trees=lambda: repository.store.snapshots.iterdir(),
             )
             activate(self.environments)
-            repository = Repository(settings.repo, settings.state.dir, self.environments.prepare)
+            self.services, timers = build_services(
+                self.live, journal, lambda: self.accepting, self.environments.prepare
+            )
+            repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
-            dispatcher = Dispatcher(journal, repository, settings)
-            engine = Engine(journal, repository, settings)
-            timers = TimerLoop(journal, engine)
-            self.services = Services(
-                settings=settings,
-                journal=journal,
-                dispatcher=dispatcher,
-                repository=repository,
-                engine=engine,
-                tokens=TokenTable.load(settings.server.tokens_file),
-                accepting=lambda: self.accepting,
-            )
-            sockets = _listen_sockets(settings)
+            gate = self._connection_gate()
+            sockets = [gate.listener(sock) for sock in _listen_sockets(settings)]
             config = uvicorn.Config(
                 create_app(self.services),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=int(settings.executor.timeout) + 5,
+                http=gated_protocol(gate, settings.server.idle_timeout),
+                timeout_keep_alive=math.ceil(settings.server.idle_timeout),
+                backlog=BACKLOG,
             )
             self.server = _Server(config)
             self._install_signal_handlers()
@@ -152,6 +178,7 @@ class Daemon:
             background = [
                 asyncio.create_task(self._announce_ready()),
                 asyncio.create_task(self._watchdog()),
+                asyncio.create_task(self._report_held_log_lines()),
                 asyncio.create_task(timers.run(), name="timers"),
             ]
             log.info("daemon_start", listen=settings.server.listen, state=str(settings.state.dir))
@@ -161,11 +188,25 @@ class Daemon:
             for task in background:
                 task.cancel()
             await asyncio.gather(dispatcher.stop(grace), timers.stop(grace))
+            repository.close()
             log.info("daemon_stop")
             return 0
         finally:
             journal.close()
             lock.close()
+
+    def _connection_gate(self) -> ConnectionGate:
+        """Bound open connections by ``server.max_connections`` and the fd limit."""
+        server, executor = self.settings.server, self.settings.executor
+        budget = connection_budget(server.max_connections, executor.max_concurrency)
+        if budget < server.max_connections:
+            log.warning(
+                "connections_limited",
+                max_connections=budget,
+                configured=server.max_connections,
+                reason="the file descriptor limit (LimitNOFILE) leaves room for no more",
+            )
+        return ConnectionGate(budget, lambda: len(self.server.server_state.connections))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -180,25 +221,29 @@ class Daemon:
         self.server.should_exit = True
 
     def reload(self) -> None:
-        """Re-read config and tokens, apply what can change live, and refresh."""
+        """Re-read config and tokens; every component sees the new settings, then refresh.
+
+        Listening addresses, the state dir and the number of workers are fixed at start.
+        """
         try:
             settings = load_settings(self.config_file)
             tokens = TokenTable.load(settings.server.tokens_file)
         except ConfigError as exc:
             log.error("reload_failed", error=str(exc))
             return
-        services = self.services
-        services.settings = settings
-        services.tokens = tokens
-        services.dispatcher.settings = settings
-        services.engine.settings = settings
-        services.repository.reconfigure(settings.repo)
+        self.live.replace(settings)
+        self.services.tokens = tokens
         self.environments.reconfigure(settings.environments, settings.executor.interpreter)
         if settings.executor.user:
-            _open_snapshots_to_hooks(settings.state.dir, services.repository)
-        services.repository.request_refresh()
+            _open_snapshots_to_hooks(settings.state.dir, self.services.repository)
+        self.services.repository.request_refresh()
         log.info("reloaded")
         systemd.notify("STATUS=config reloaded")
+
+    async def _report_held_log_lines(self) -> None:
+        while True:
+            await asyncio.sleep(REPEATS.window)
+            report_held_repeats()
 
     async def _announce_ready(self) -> None:
         repository = self.services.repository

@@ -17,9 +17,9 @@ from typing import NamedTuple
 import structlog
 
 from hookrunner import metrics
-from hookrunner.config import Settings
+from hookrunner.config import SettingsView
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
-from hookrunner.journal import Accepted, EventRecord, Journal, JournalError, RunRecord
+from hookrunner.journal import Accepted, Delivery, EventRecord, Journal, JournalError, RunRecord
 from hookrunner.payloads import SessionEvent
 from hookrunner.repo import HookIndex, Repository
 from hookrunner.runlog import report_run
@@ -49,7 +49,7 @@ def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult
 
 
 class Dispatcher:
-    def __init__(self, journal: Journal, repository: Repository, settings: Settings) -> None:
+    def __init__(self, journal: Journal, repository: Repository, settings: SettingsView) -> None:
         self.journal = journal
         self.repository = repository
         self.settings = settings
@@ -77,10 +77,10 @@ class Dispatcher:
             self.journal.finish(result, status, next_at)
             log.warning("run_interrupted", run_id=run.run_id, event_id=run.event_id, status=status)
 
-    def submit(self, event: SessionEvent, dedup_key: str | None = None) -> Accepted:
+    def submit(self, event: SessionEvent, dedup: Delivery | None = None) -> Accepted:
         """Commit a session event and its run to the journal, then wake a worker."""
         accepted = self.journal.accept(
-            event.kind, event.model_dump(), [hook_name(event.kind)], dedup_key
+            event.kind, event.model_dump(), [hook_name(event.kind)], dedup
         )
         self._loop.call_soon_threadsafe(self._wakeup.release)
         return accepted

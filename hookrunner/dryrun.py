@@ -77,6 +77,7 @@ def _open_tree(
         repo_settings = settings.repo.model_copy(update={"url": repo})
         repository = Repository(repo_settings, Path(state), environments.prepare)
         report = repository.refresh()
+        repository.close()
         index = repository.last_good()
         if report is None or not report.ok or index is None:
             error = report.error if report else "no answer"

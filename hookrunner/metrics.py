@@ -27,3 +27,13 @@ ENVIRONMENT_BUILD_DURATION = Histogram(
     "Wall time of one hook environment build",
     buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
+CONNECTIONS_REFUSED = Counter(
+    "hookrunner_http_connections_refused_total", "Connections closed at once: too many open"
+)
+CONNECTIONS_TIMED_OUT = Counter(
+    "hookrunner_http_connections_idle_closed_total",
+    "Connections closed for sending no complete request within server.idle_timeout",
+)
+LOG_LINES_SUPPRESSED = Counter(
+    "hookrunner_log_lines_suppressed_total", "Repeated warning and error lines not written"
+)

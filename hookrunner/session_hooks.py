@@ -5,6 +5,8 @@ The daemon and ``dry-run`` both come through here, so a hook behaves the same in
 
 from __future__ import annotations
 
+import time
+
 from hookrunner.config import ExecutorSettings
 from hookrunner.environments import interpreter_for
 from hookrunner.execution import Limits, RunResult, RunSpec, execute, hook_environment
@@ -72,6 +74,12 @@ async def run_session_hook(
     """Run the hook for ``event`` on ``index``'s snapshot; ``skipped`` when there is none."""
     name = hook_name(event.kind)
     commit = index.snapshot.commit
+    refusal = index.refusal(SESSION_HOOK_FILES[event.kind])
+    if refusal is not None:  # the symlink rule (DESIGN §3): never run, say which file
+        return RunResult(
+            run_id, event_id, name, commit, attempt, "failed", None, "",
+            f"hookrunner: {refusal}", False, time.time(), 0.0,
+        )  # fmt: skip
     why = f"hoop runs no session hook for the {PLAIN_EXEC} verb" if event.hoop_skips else ""
     spec = None if why else session_run_spec(event, index, settings, run_id, attempt)
     if spec is None:

@@ -18,7 +18,7 @@ from hookrunner.flows.definition import (
     declared_functions,
     load_flow_settings,
 )
-from hookrunner.repo import SESSION_HOOK_FILES, is_valid_slug
+from hookrunner.repo import SESSION_HOOK_FILES, is_valid_slug, refused_hook_files
 from hookrunner.sdk import HOOK_NAMES, REDUCER_NAMES
 
 REMOVAL_WORDS = re.compile(r"deescalat|revok|remov|expire")
@@ -180,6 +180,9 @@ def validate_flows(root: Path) -> list[Problem]:
 def validate_repository(root: Path) -> list[Problem]:
     if not root.is_dir():
         return [Problem(str(root), 0, "not a directory")]
+    refused = refused_hook_files(root)
+    if refused:  # the daemon's symlink rule; nothing behind a refused link is read
+        return [Problem(rel, 0, error.split(": ", 1)[1]) for rel, error in refused.items()]
     return validate_session_hooks(root) + validate_flows(root)
 
 

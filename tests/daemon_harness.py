@@ -68,7 +68,9 @@ class RunningDaemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.notifications: list[str] = []
 
-    def start(self, expect_ready: bool = True, timeout: float = 30) -> None:
+    def start(self, expect_ready: bool = True, timeout: float = 30, prelude: str = "") -> None:
+        """Start ``hookrunner serve``; ``prelude`` is Python run first in the same process
+        (to inject a fault into the real daemon)."""
         with contextlib.suppress(FileNotFoundError):
             self.notify_path.unlink()
         self.notifications = []
@@ -78,7 +80,14 @@ class RunningDaemon:
         env["NOTIFY_SOCKET"] = str(self.notify_path)
         self.log = (self.dir / "daemon.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hookrunner", "serve", "--config", str(self.config)],
+            [
+                sys.executable,
+                "-c",
+                f"{prelude}\nfrom hookrunner.cli import main\nmain()",
+                "serve",
+                "--config",
+                str(self.config),
+            ],
             env=env,
             stdout=self.log,
             stderr=self.log,

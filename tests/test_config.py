@@ -99,4 +99,4 @@ def test_secrets_are_redacted_from_log_events() -> None:
     }
     rendered = str(redact_secrets(None, "info", dict(event)))
     assert "tok3n" not in rendered and "abc" not in rendered and "hunter2" not in rendered
-    assert redact_url("ssh://git@host/x") == "ssh://git@host/x"
+    assert redact_url("ssh://git@host/x") == "ssh://[redacted]@host/x"

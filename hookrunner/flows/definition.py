@@ -144,5 +144,6 @@ def _load(directory: Path, slug: str) -> FlowDefinition:
 def load_flow(index: HookIndex, slug: str) -> FlowDefinition:
     """The flow ``slug`` of a snapshot; :class:`LookupError` if there is none."""
     if not is_valid_slug(slug) or slug not in index.flows:
-        raise LookupError(f"no flow {slug!r} at commit {index.snapshot.commit[:12]}")
+        refusal = index.refusal(f"flows/{slug}") if is_valid_slug(slug) else None
+        raise LookupError(refusal or f"no flow {slug!r} at commit {index.snapshot.commit[:12]}")
     return _load(index.snapshot.path / "flows" / slug, slug)

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 import structlog
 
 from hookrunner import metrics
-from hookrunner.config import Settings
+from hookrunner.config import SettingsView
 from hookrunner.execution import RunResult
 from hookrunner.flows.definition import (
     DEESCALATE_RUNBOOK,
@@ -95,7 +95,7 @@ class Engine:
         self,
         journal: Journal,
         repository: SnapshotSource,
-        settings: Settings,
+        settings: SettingsView,
         run_runbooks: bool = True,
     ) -> None:
         self.journal = journal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 # Lifecycle of a run in the journal. ``outcome`` holds the last attempt's executor status.
 RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "dead")
@@ -12,6 +12,18 @@ FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead"})
 
 class JournalError(Exception):
     """The journal cannot take writes right now (disk full, I/O error)."""
+
+
+# Each source of deliveries keeps its own ids (DESIGN §6): an id from one never
+# suppresses a delivery from another.
+DeliverySource = Literal["session", "hoop_webhook", "git_webhook", "flow_request", "slack"]
+
+
+class Delivery(NamedTuple):
+    """A delivery id within the namespace of the source that sent it."""
+
+    source: DeliverySource
+    key: str
 
 
 class Accepted(NamedTuple):

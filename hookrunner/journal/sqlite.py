@@ -20,6 +20,7 @@ from typing import Any
 from hookrunner.execution import RunResult
 from hookrunner.journal.records import (
     Accepted,
+    Delivery,
     EventRecord,
     HistoryEntry,
     JournalError,
@@ -95,6 +96,39 @@ MIGRATIONS: tuple[str, ...] = (
         done_at REAL
     );
     CREATE INDEX timers_due ON timers(done_at, due_at);
+    """,
+    # Deliveries get a namespace per source. Old keys carried it as a prefix, and a hoop
+    # webhook and a Standard-Webhooks push shared ``webhook:``; a push created no event,
+    # so its recorded answer has an empty event id.
+    """
+    CREATE TABLE delivery_keys (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (source, key)
+    );
+    INSERT INTO delivery_keys (source, key, response, created_at)
+    SELECT
+        CASE
+            WHEN key LIKE 'idem:flow:%' THEN 'flow_request'
+            WHEN key LIKE 'idem:%' THEN 'session'
+            WHEN key LIKE 'webhook:%' AND json_extract(response, '$.event_id') <> ''
+                THEN 'hoop_webhook'
+            ELSE 'git_webhook'
+        END,
+        CASE
+            WHEN key LIKE 'idem:flow:%' THEN key
+            WHEN key LIKE 'idem:%' THEN substr(key, 6)
+            WHEN key LIKE 'webhook:%' AND json_extract(response, '$.event_id') <> ''
+                THEN substr(key, 9)
+            ELSE key
+        END,
+        response,
+        created_at
+    FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE delivery_keys RENAME TO deliveries;
     """,
 )
 
@@ -184,7 +218,7 @@ class SqliteJournal:
                 db.execute(sql, params)
 
     def accept(
-        self, kind: str, body: dict[str, Any], hooks: list[str], dedup_key: str | None = None
+        self, kind: str, body: dict[str, Any], hooks: list[str], dedup: Delivery | None = None
     ) -> Accepted:
         """Persist an event and its queued runs in one transaction; replay a known delivery."""
         now = time.time()
@@ -192,8 +226,8 @@ class SqliteJournal:
         run_ids = [str(uuid.uuid4()) for _ in hooks]
         accepted = Accepted(event_id, run_ids, duplicate=False)
         with self._lock:
-            if dedup_key is not None:
-                known = self._delivery(dedup_key)
+            if dedup is not None:
+                known = self._delivery(dedup)
                 if known is not None:
                     return known
             statements: list[tuple[str, tuple[Any, ...]]] = [
@@ -210,39 +244,43 @@ class SqliteJournal:
                 )
                 for run_id, hook in zip(run_ids, hooks, strict=True)
             ]
-            if dedup_key is not None:
-                statements.append(self._delivery_insert(dedup_key, accepted.to_json(), now))
+            if dedup is not None:
+                statements.append(self._delivery_insert(dedup, accepted.to_json(), now))
             self._write(statements)
         return accepted
 
-    def _delivery(self, key: str) -> Accepted | None:
-        response = self._delivery_response(key)
+    def _delivery(self, delivery: Delivery) -> Accepted | None:
+        response = self._delivery_response(delivery)
         return Accepted.from_json(response) if response is not None else None
 
-    def _delivery_response(self, key: str) -> str | None:
-        row = self._db.execute("SELECT response FROM deliveries WHERE key = ?", (key,)).fetchone()
+    def _delivery_response(self, delivery: Delivery) -> str | None:
+        row = self._db.execute(
+            "SELECT response FROM deliveries WHERE source = ? AND key = ?", delivery
+        ).fetchone()
         return str(row["response"]) if row else None
 
     def requested(self, key: str) -> str | None:
-        """The id of the request that delivery ``key`` opened, if it opened one."""
+        """The id of the request that flow-request delivery ``key`` opened, if any."""
         with self._lock:
-            response = self._delivery_response(key)
+            response = self._delivery_response(Delivery("flow_request", key))
         return str(json.loads(response)["request_id"]) if response is not None else None
 
     @staticmethod
-    def _delivery_insert(key: str, response: str, now: float) -> tuple[str, tuple[Any, ...]]:
+    def _delivery_insert(
+        delivery: Delivery, response: str, now: float
+    ) -> tuple[str, tuple[Any, ...]]:
         return (
-            "INSERT INTO deliveries (key, response, created_at) VALUES (?, ?, ?)",
-            (key, response, now),
+            "INSERT INTO deliveries (source, key, response, created_at) VALUES (?, ?, ?, ?)",
+            (*delivery, response, now),
         )
 
-    def remember_delivery(self, key: str) -> bool:
-        """Record a delivery key that creates no event; ``False`` if it was seen before."""
+    def remember_delivery(self, delivery: Delivery) -> bool:
+        """Record a delivery that creates no event; ``False`` if it was seen before."""
         with self._lock:
-            if self._delivery(key) is not None:
+            if self._delivery(delivery) is not None:
                 return False
             self._write(
-                [self._delivery_insert(key, Accepted("", [], False).to_json(), time.time())]
+                [self._delivery_insert(delivery, Accepted("", [], False).to_json(), time.time())]
             )
             return True
 
@@ -378,7 +416,8 @@ class SqliteJournal:
         timers: tuple[tuple[str, float], ...],
         dedup_key: str | None = None,
     ) -> None:
-        """Insert ``request``, and the delivery key that opened it (see :meth:`requested`)."""
+        """Insert ``request``, and the flow-request delivery key that opened it (see
+        :meth:`requested`)."""
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 f"INSERT INTO requests ({_REQUEST_COLUMNS}, updated_at)"
@@ -402,7 +441,8 @@ class SqliteJournal:
         ]
         if dedup_key is not None:
             opened = json.dumps({"request_id": request.request_id})
-            statements.append(self._delivery_insert(dedup_key, opened, request.created_at))
+            delivery = Delivery("flow_request", dedup_key)
+            statements.append(self._delivery_insert(delivery, opened, request.created_at))
         with self._lock:
             self._write(statements)
 

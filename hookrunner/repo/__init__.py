@@ -1,7 +1,13 @@
 """Git sync: a bare clone, read-only snapshots, and the hook index with its TTL."""
 
 from hookrunner.repo.gitcli import GitError
-from hookrunner.repo.index import SESSION_HOOK_FILES, HookIndex, build_index, is_valid_slug
+from hookrunner.repo.index import (
+    SESSION_HOOK_FILES,
+    HookIndex,
+    build_index,
+    is_valid_slug,
+    refused_hook_files,
+)
 from hookrunner.repo.repository import Repository, SyncReport
 from hookrunner.repo.snapshots import Snapshot
 from hookrunner.repo.sync import PublishRefused
@@ -16,4 +22,5 @@ __all__ = [
     "SyncReport",
     "build_index",
     "is_valid_slug",
+    "refused_hook_files",
 ]

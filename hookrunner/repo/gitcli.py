@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import git
 
-from hookrunner.config import RepoSettings, read_secret, secret_path
+from hookrunner.config import RepoSettings, RepoSource, read_secret, repo_settings, secret_path
 from hookrunner.logs import redact_url
 
 # Answers git's and ssh's prompts from variables given to that git process only.
@@ -51,11 +51,15 @@ class GitError(Exception):
 class GitCli:
     """Builds the environment for every git call and counts the calls."""
 
-    def __init__(self, settings: RepoSettings, private_dir: Path) -> None:
-        self.settings = settings
+    def __init__(self, settings: RepoSource, private_dir: Path) -> None:
+        self._settings = settings
         self.private_dir = private_dir
         self.invocations = 0
         self._count_lock = threading.Lock()
+
+    @property
+    def settings(self) -> RepoSettings:
+        return repo_settings(self._settings)
 
     def _private_file(self, name: str, content: str, mode: int) -> Path:
         self.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -5,7 +5,9 @@
 * When it has expired, one refresh runs in a background thread and every caller shares
   it (single flight), each waiting at most ``repo.refresh_wait`` before using the last
   good snapshot.
-* A failed refresh keeps the last good snapshot and backs off exponentially.
+* A failed refresh keeps the last good snapshot, backs off exponentially and then tries
+  again by itself. Whatever goes wrong, even a bug, ends the attempt: the refresh in
+  flight is always cleared, so no caller waits on a refresh that will never finish.
 * Forced refreshes (push webhook, ``sync``) coalesce: one running, at most one queued.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -22,11 +25,11 @@ import structlog
 from cachetools import TTLCache
 
 from hookrunner import metrics
-from hookrunner.config import RepoSettings
+from hookrunner.config import RepoSettings, RepoSource, repo_settings
 from hookrunner.logs import redact_url
 from hookrunner.repo.gitcli import GitError
 from hookrunner.repo.index import HookIndex, build_index
-from hookrunner.repo.sync import PublishRefused, Syncer
+from hookrunner.repo.sync import PublishRefused, SnapshotRefused, Syncer
 
 log = structlog.get_logger("hookrunner.repo")
 BACKOFF_FIRST = 1.0
@@ -39,22 +42,25 @@ class SyncReport(NamedTuple):
     error: str | None
     at: float
     duration_s: float
+    # ok | error (git or disk) | refused (the commit cannot be published) | internal_error
+    result: str = "ok"
 
 
 class Repository:
     def __init__(
         self,
-        settings: RepoSettings,
+        settings: RepoSource,
         state_dir: Path,
         prepare: Callable[[Path], None] | None = None,
     ) -> None:
-        """``prepare`` readies a fetched tree before it is published (hook environments)."""
-        self.settings = settings
+        """``settings`` is read at each use: a live source makes a reload reach git too.
+        ``prepare`` readies a fetched tree before it is published (hook environments)."""
+        self._settings = settings
         self.syncer = Syncer(settings, state_dir / "repo", prepare)
         self.store = self.syncer.store
         self.store.discard_scratch()
         self.last_sync: SyncReport | None = None
-        self._cache: TTLCache[str, HookIndex] = TTLCache(maxsize=1, ttl=settings.ttl)
+        self._cache: TTLCache[str, HookIndex] = TTLCache(maxsize=1, ttl=self.settings.ttl)
         self._lock = threading.Lock()
         self._running: threading.Event | None = None
         self._running_since = 0.0  # monotonic start of the refresh in flight
@@ -62,14 +68,20 @@ class Repository:
         self._failures = 0
         self._retry_after = 0.0
         self._last_good: HookIndex | None = None
+        self._retry_timer: threading.Timer | None = None
         self._confirmed_at = time.time()
         metrics.SNAPSHOT_AGE.set_function(lambda: time.time() - self._confirmed_at)
 
-    def reconfigure(self, settings: RepoSettings) -> None:
-        """Apply reloaded settings; the next refresh uses them (a new URL, branch, TTL)."""
+    @property
+    def settings(self) -> RepoSettings:
+        return repo_settings(self._settings)
+
+    def close(self) -> None:
+        """Cancel a scheduled retry; the owner is going away."""
         with self._lock:
-            self.settings = self.syncer.settings = self.syncer.git.settings = settings
-            self._cache = TTLCache(maxsize=1, ttl=settings.ttl)
+            if self._retry_timer is not None:
+                self._retry_timer.cancel()
+                self._retry_timer = None
 
     @property
     def git_invocations(self) -> int:
@@ -86,6 +98,8 @@ class Repository:
     def index(self) -> HookIndex | None:
         """The hook index to run an event on, waiting at most ``refresh_wait`` for git."""
         with self._lock:
+            if self._cache.ttl != self.settings.ttl:  # reloaded: trust the index for the new TTL
+                self._cache = TTLCache(maxsize=1, ttl=self.settings.ttl)
             fresh = self._cache.get("index")
         if fresh is not None:
             return fresh
@@ -150,44 +164,75 @@ class Repository:
         return done
 
     def _refresh_loop(self) -> None:
-        while True:
-            self._refresh_once()
+        again = True
+        while again:
+            try:
+                self._refresh_once()
+            except Exception:  # after the sync itself (cleanup, reporting): log, carry on
+                log.exception("git_sync_internal_error")
             with self._lock:
                 finished, self._running, self._queued = self._running, self._queued, None
                 again = self._running is not None
                 self._running_since = time.monotonic()
             if finished is not None:
                 finished.set()
-            if not again:
-                return
 
     def _refresh_once(self) -> None:
         started = time.monotonic()
         try:
             snapshot = self.syncer.sync()
             index = build_index(snapshot)
-        except (GitError, OSError, PublishRefused) as exc:
-            error = redact_url(str(exc))
-            with self._lock:
-                self._failures += 1
-                delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._failures - 1))
-                self._retry_after = time.monotonic() + delay
-            self._report(SyncReport(False, None, error, time.time(), time.monotonic() - started))
-            log.error("git_sync", result="error", error=error, retry_in_s=delay)
+        except (SnapshotRefused, PublishRefused) as exc:
+            self._failed(started, "refused", redact_url(str(exc)))
+            return
+        except (GitError, OSError) as exc:
+            self._failed(started, "error", redact_url(str(exc)))
+            return
+        except Exception as exc:  # a bug must not wedge the sync: end this attempt cleanly
+            log.exception("git_sync_internal_error")
+            self._failed(started, "internal_error", redact_url(f"internal error: {exc!r}"))
             return
         with self._lock:
+            previous = self._last_good
             self._failures = 0
             self._retry_after = 0.0
             self._cache["index"] = index
             self._last_good = index
             self._confirmed_at = time.time()
+        self.close()
         self.store.collect_garbage()  # only now: no lookup can still return the old snapshot
         self._report(
             SyncReport(True, snapshot.commit, None, time.time(), time.monotonic() - started)
         )
+        if previous is None or previous.snapshot.commit != snapshot.commit:
+            for rel, error in index.refused.items():
+                log.error("hook_refused", commit=snapshot.commit, hook=rel, error=error)
         log.info("git_sync", result="ok", commit=snapshot.commit)
+
+    def _failed(self, started: float, result: str, error: str) -> None:
+        """Keep the last good snapshot, back off, and schedule the next attempt."""
+        with self._lock:
+            self._failures += 1
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._failures - 1))
+            self._retry_after = time.monotonic() + delay
+            if self._retry_timer is not None:
+                self._retry_timer.cancel()
+            # A weak reference: a repository nobody holds any more (a test's, dry-run's)
+            # is not kept alive, nor fetched, by its retry.
+            self._retry_timer = threading.Timer(delay, _retry, (weakref.ref(self),))
+            self._retry_timer.daemon = True
+            self._retry_timer.start()
+        report = SyncReport(False, None, error, time.time(), time.monotonic() - started, result)
+        self._report(report)
+        log.error("git_sync", result=result, error=error, retry_in_s=delay)
 
     def _report(self, report: SyncReport) -> None:
         self.last_sync = report
-        metrics.GIT_SYNCS.labels(result="ok" if report.ok else "error").inc()
+        metrics.GIT_SYNCS.labels(result=report.result).inc()
         metrics.GIT_SYNC_DURATION.observe(report.duration_s)
+
+
+def _retry(reference: weakref.ref[Repository]) -> None:
+    repository = reference()
+    if repository is not None:
+        repository.request_refresh()

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
-from hookrunner.config import RepoSettings
+from hookrunner.config import RepoSettings, RepoSource, repo_settings
 from hookrunner.logs import redact_url
 from hookrunner.repo.gitcli import GitCli, GitError
 from hookrunner.repo.snapshots import Snapshot, SnapshotStore
+from hookrunner.repo.unpack import UnpackError, too_large, unpack
 
 log = structlog.get_logger("hookrunner.repo")
 FALLBACK_BRANCHES = ("main", "master")
@@ -30,19 +30,28 @@ class PublishRefused(Exception):
     """A commit's tree was fetched but must not go live (its message says why)."""
 
 
+class SnapshotRefused(GitError):
+    """The commit was fetched but cannot be published (too big, a bad archive); the
+    clone is fine, so this is never healed by re-cloning."""
+
+
 class Syncer:
     def __init__(
         self,
-        settings: RepoSettings,
+        settings: RepoSource,
         root: Path,
         prepare: Callable[[Path], None] | None = None,
     ) -> None:
-        self.settings = settings
+        self._settings = settings
         self.prepare = prepare
         self.root = root
         self.clone_dir = root / "clone.git"
         self.store = SnapshotStore(root)
         self.git = GitCli(settings, root / "private")
+
+    @property
+    def settings(self) -> RepoSettings:
+        return repo_settings(self._settings)
 
     def sync(self) -> Snapshot:
         """Fetch and publish; heal by re-cloning once before giving up."""
@@ -50,6 +59,8 @@ class Syncer:
             raise GitError("repo.url is not set")
         try:
             return self._sync_existing_clone()
+        except SnapshotRefused:
+            raise
         except GitError as first:
             log.warning("git_heal", reason=str(first), url=redact_url(self.settings.url))
             self._reclone()
@@ -118,11 +129,20 @@ class Syncer:
 
     def _extract(self, commit: str, target: Path) -> None:
         tree = f"{commit}:{self.settings.subdir}" if self.settings.subdir else commit
-        with tempfile.TemporaryFile(dir=self.root) as archive:
-            self.git.run("archive", "--format=tar", tree, cwd=self.clone_dir, output=archive)
-            archive.seek(0)
-            try:
-                with tarfile.open(fileobj=archive, mode="r:") as tar:
-                    tar.extractall(target, filter="data")
-            except tarfile.TarError as exc:
-                raise GitError(f"snapshot {commit[:12]}: {exc}") from None
+        limit = self.settings.max_snapshot_bytes
+        try:
+            size = self._unpacked_size(tree)
+            if size > limit:  # known from the tree alone: nothing is written
+                raise too_large(size, limit)
+            with tempfile.TemporaryFile(dir=self.root) as archive:
+                self.git.run("archive", "--format=tar", tree, cwd=self.clone_dir, output=archive)
+                archive.seek(0)
+                unpack(archive, target, limit)
+        except UnpackError as exc:
+            raise SnapshotRefused(f"commit {commit[:12]}: {exc}") from None
+
+    def _unpacked_size(self, tree: str) -> int:
+        """The bytes of every blob in ``tree``, from ``git ls-tree -l`` (no checkout)."""
+        listing = self.git.run("ls-tree", "-r", "-l", "-z", tree, cwd=self.clone_dir)
+        sizes = (entry.split(None, 4)[3] for entry in listing.split("\0") if entry)
+        return sum(int(size) for size in sizes if size.isdigit())

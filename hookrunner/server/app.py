@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookrunner import __version__
 from hookrunner.config import read_secret
-from hookrunner.journal import RUN_STATES, Accepted
+from hookrunner.journal import RUN_STATES, Accepted, Delivery
 from hookrunner.payloads import (
     PayloadError,
     SessionClose,
@@ -112,7 +112,7 @@ def create_app(services: Services) -> FastAPI:
             except PayloadError as exc:
                 raise Problem(422, str(exc)) from None
             key = request.headers.get("idempotency-key")
-            dedup = f"idem:{kind}:{key}" if key else None
+            dedup = Delivery("session", f"{kind}:{key}") if key else None
             accepted = await asyncio.to_thread(
                 accept, services, lambda: services.dispatcher.submit(event, dedup)
             )
@@ -130,7 +130,7 @@ def create_app(services: Services) -> FastAPI:
             event = session_event_from_hoop_webhook(parse_json(body))
         except (SvixError, PayloadError) as exc:
             raise Problem(422, str(exc)) from None
-        dedup = f"webhook:{message_id}"
+        dedup = Delivery("hoop_webhook", message_id) if message_id else None
         accepted = await asyncio.to_thread(
             accept, services, lambda: services.dispatcher.submit(event, dedup)
         )
@@ -146,7 +146,9 @@ def create_app(services: Services) -> FastAPI:
         secret = read_secret(hooks.git_secret, hooks.git_secret_file)
         _body, delivery = await signed_body(request, "git", secret, verify_git_webhook)
         if delivery is not None:
-            fresh = await asyncio.to_thread(services.journal.remember_delivery, delivery)
+            fresh = await asyncio.to_thread(
+                services.journal.remember_delivery, Delivery("git_webhook", delivery)
+            )
             if not fresh:
                 log.info("webhook", source="git", delivery=delivery, duplicate=True)
                 return JSONResponse({"refresh": "duplicate"}, status_code=202)
@@ -228,9 +230,16 @@ def status_document(services: Services) -> dict[str, Any]:
     return {
         "version": __version__,
         "commit": index.snapshot.commit if index else None,
+        "refused_hooks": dict(index.refused) if index else {},
         "last_sync": None
         if sync is None
-        else {"ok": sync.ok, "at": sync.at, "error": sync.error, "commit": sync.commit},
+        else {
+            "ok": sync.ok,
+            "result": sync.result,
+            "at": sync.at,
+            "error": sync.error,
+            "commit": sync.commit,
+        },
         "ttl": services.settings.repo.ttl,
         "queue_depth": counts.get("queued", 0),
         "running": services.dispatcher.running,

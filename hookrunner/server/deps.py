@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
-from hookrunner.config import Settings
+from hookrunner.config import SettingsView
 from hookrunner.dispatch import Dispatcher
 from hookrunner.flows.engine import Engine
 from hookrunner.journal import Journal, JournalError
@@ -22,9 +22,10 @@ T = TypeVar("T")
 
 @dataclass
 class Services:
-    """What the API needs from the daemon; swapped whole on reload."""
+    """What the API needs from the daemon. Settings are read through the daemon's holder,
+    so a reload reaches every handler; the token table is replaced on reload."""
 
-    settings: Settings
+    settings: SettingsView
     journal: Journal
     dispatcher: Dispatcher
     repository: Repository
@@ -84,6 +85,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Problem(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise Problem(400, "body is nested too deeply") from None
 
 
 def refuse_while_stopping(services: Services) -> None:

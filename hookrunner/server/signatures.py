@@ -64,7 +64,9 @@ def _hex_hmac(secret: str, body: bytes) -> str:
 def verify_git_webhook(
     secret: str, headers: Mapping[str, str], body: bytes, tolerance: float
 ) -> str | None:
-    """Check whichever forge signed the push; return a delivery id for dedup, if any."""
+    """Check whichever forge signed the push; return a delivery id for dedup, if any.
+
+    The id carries the forge's name: two forges may number their deliveries alike."""
     if github := headers.get("x-hub-signature-256"):
         if not hmac.compare_digest(github.encode(), f"sha256={_hex_hmac(secret, body)}".encode()):
             raise SignatureError("X-Hub-Signature-256 does not match")
