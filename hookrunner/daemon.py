@@ -24,8 +24,10 @@ import uvicorn
 from hookrunner import systemd
 from hookrunner.config import ConfigError, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
+from hookrunner.execution import IsolationUnavailable, activate, active
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
+from hookrunner.hook_isolation import start_isolation
 from hookrunner.journal import open_journal
 from hookrunner.logs import configure_logging
 from hookrunner.repo import Repository
@@ -59,6 +61,18 @@ def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
     snapshots.mkdir(parents=True, exist_ok=True)
     for directory in (state_dir, snapshots.parent, snapshots):
         directory.chmod(0o711)
+
+
+def _start_isolation(settings: Settings, config_file: str | None, repository: Repository) -> None:
+    """Probe account, sandbox and cgroups once; say at start what hooks are not kept from."""
+    try:
+        isolation = start_isolation(settings, config_file, repository.store.snapshots)
+    except IsolationUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    activate(isolation)
+    for warning in isolation.warnings:
+        log.warning("isolation", warning=warning)
+    log.info("isolation", **isolation.status())
 
 
 def _lock_state_dir(state_dir: Path) -> IO[str]:
@@ -117,6 +131,7 @@ class Daemon:
             repository = Repository(settings.repo, settings.state.dir)
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
+            _start_isolation(settings, self.config_file, repository)
             dispatcher = Dispatcher(journal, repository, settings)
             engine = Engine(journal, repository, settings)
             timers = TimerLoop(journal, engine)
@@ -156,6 +171,7 @@ class Daemon:
             log.info("daemon_stop")
             return 0
         finally:
+            active().close()
             journal.close()
             lock.close()
 

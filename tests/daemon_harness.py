@@ -59,6 +59,9 @@ class RunningDaemon:
             "webhooks": {"hoop_secret": HOOP_SECRET, "git_secret": GIT_SECRET},
             "retry": {"backoff": [0.2, 0.2]},
             "log": {"format": "json", "level": "info"},
+            # Hooks in most tests write to the test's own directories, which a sandbox
+            # (read-only /, private /tmp) hides; test_isolation runs it explicitly.
+            "executor": {"sandbox": "none"},
         }
         for name, values in sections.items():
             settings.setdefault(name, {}).update(values)
@@ -68,18 +71,28 @@ class RunningDaemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.notifications: list[str] = []
 
-    def start(self, expect_ready: bool = True, timeout: float = 30) -> None:
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "hookrunner", "serve", "--config", str(self.config)]
+
+    def start(
+        self,
+        expect_ready: bool = True,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+    ) -> None:
+        """Start ``serve``; ``env`` adds to its environment, ``prefix`` wraps its command."""
         with contextlib.suppress(FileNotFoundError):
             self.notify_path.unlink()
         self.notifications = []
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKRUNNER_", "GIT_"))}
-        env["NOTIFY_SOCKET"] = str(self.notify_path)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKRUNNER_", "GIT_"))}
+        base["NOTIFY_SOCKET"] = str(self.notify_path)
         self.log = (self.dir / "daemon.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hookrunner", "serve", "--config", str(self.config)],
-            env=env,
+            [*(prefix or []), *self.command()],
+            env=base | (env or {}),
             stdout=self.log,
             stderr=self.log,
         )
