@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,10 +25,11 @@ import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon, wait_for_run
 
-from hookrunner.execution import Isolation, Limits, RunSpec, execute
+from hookrunner.execution import Isolation, Limits, RunResult, RunSpec, execute
 from hookrunner.execution.cgroups import CgroupTree
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.isolation import setup as isolation_setup
+from hookrunner.journal.sqlite import MIGRATIONS, SqliteJournal
 
 HOOK_ACCOUNT = "nobody"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -558,3 +560,25 @@ def test_the_run_cgroup_bounds_processes_even_for_root(tmp_path: Path) -> None:
         isolation.close()
     assert outcome.status == "succeeded", outcome.stderr
     assert int(outcome.stdout) < 32  # the hook itself is one of the 32
+
+
+def test_a_journal_from_before_keeps_its_runs_and_gains_the_usage_columns(tmp_path: Path) -> None:
+    path = tmp_path / "hookrunner.db"
+    with contextlib.closing(sqlite3.connect(path)) as old:  # as the previous release left it
+        for number, script in enumerate(MIGRATIONS[:2], start=1):
+            old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        old.execute("INSERT INTO events VALUES ('e1', 'session-open', '{}', 1.0)")
+        old.execute("INSERT INTO runs (id, event_id, hook, status, next_at, created_at,"
+                    " updated_at) VALUES ('r1', 'e1', 'h', 'succeeded', 1, 1, 1)")  # fmt: skip
+        old.commit()
+    journal = SqliteJournal(path)
+    try:
+        before = journal.run("r1")
+        assert before is not None and (before.cpu_s, before.peak_memory_bytes) == (None, None)
+        result = RunResult("r1", "e1", "h", "c", 1, "succeeded", 0, "", "", False, 1.0, 0.1,
+                           peak_memory_bytes=70 << 20, cpu_s=0.25)  # fmt: skip
+        journal.finish(result, "succeeded")
+        after = journal.run("r1")
+        assert after is not None and (after.cpu_s, after.peak_memory_bytes) == (0.25, 70 << 20)
+    finally:
+        journal.close()
