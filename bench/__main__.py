@@ -7,6 +7,7 @@ test suite's real-git and real-daemon harness rather than a second copy of it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import concurrent.futures
 import hashlib
@@ -31,6 +32,9 @@ from daemon_harness import GIT_SECRET, RunningDaemon
 from wheelhouse import build_package
 
 from hookrunner.config import RepoSettings
+from hookrunner.execution import Isolation, IsolationUnavailable, Limits, RunSpec, execute
+from hookrunner.execution.cgroups import CgroupTree, RunCgroup
+from hookrunner.execution.isolation import setup
 from hookrunner.repo import Repository
 
 TRIVIAL_HOOK = "import os\nos.environ['HOOP_RUNBOOK_HOOK_PAYLOAD']\n"
@@ -326,6 +330,146 @@ def bench_concurrency(tmp: Path, work_repo: WorkRepo, repeat: int) -> None:
             tool.terminate()
 
 
+ISOLATION_VARIANTS = ("none", "cgroup", "sandbox", "both")
+
+
+def _isolation(variant: str, snapshots: Path) -> Isolation:
+    if variant == "none":
+        return Isolation()
+    return setup(
+        "",
+        "bwrap" if variant in ("sandbox", "both") else "none",
+        "required" if variant in ("cgroup", "both") else "off",
+        hidden=[],
+        readable=[snapshots],
+    )
+
+
+def bench_isolation_spawn(hook: Path, runs: int) -> None:
+    """One trivial hook through the executor, with and without cgroup and sandbox."""
+    spec = RunSpec(argv=[sys.executable, str(hook)], cwd=hook.parent,
+                   env={"HOOP_RUNBOOK_HOOK_PAYLOAD": "{}"}, timeout=30, kill_grace=1,
+                   max_output_bytes=65536, limits=Limits(256, 1 << 30, 1 << 26))  # fmt: skip
+    try:
+        variants = {name: _isolation(name, hook.parent) for name in ISOLATION_VARIANTS}
+    except IsolationUnavailable as exc:
+        print(f"isolation spawn: skipped ({exc})")
+        return
+    walls: dict[str, list[float]] = collections.defaultdict(list)
+
+    async def measure() -> None:
+        for _ in range(runs):
+            for name, isolation in variants.items():  # interleaved: same load for each
+                started = time.perf_counter()
+                outcome = await execute(spec, isolation)
+                walls[name].append(time.perf_counter() - started)
+                assert outcome.status == "succeeded", outcome.stderr
+
+    asyncio.run(measure())
+    for isolation in variants.values():
+        isolation.close()
+    for label, pick in (("median", statistics.median), ("min", min)):
+        base = pick(walls["none"])
+        line = f"none {base * 1000:5.1f} ms" + "".join(
+            f"; {name} {pick(walls[name]) * 1000:5.1f} ms ({pick(walls[name]) / base:4.2f}x)"
+            for name in ISOLATION_VARIANTS[1:]
+        )
+        print(f"isolation spawn {label:<6} {line}")
+
+
+async def _placement(argv: list[str], preexec_fn: Callable[[], None] | None) -> tuple[float, float]:
+    """Wall time of one spawn and how long the spawn call held the event loop."""
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    transport, _protocol = await loop.subprocess_exec(
+        asyncio.SubprocessProtocol, *argv, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True, preexec_fn=preexec_fn,
+    )  # fmt: skip
+    held = time.perf_counter() - started
+    while transport.get_returncode() is None:
+        await asyncio.sleep(0.0005)
+    transport.close()
+    return time.perf_counter() - started, held
+
+
+def bench_cgroup_placement(runs: int) -> None:
+    """How a child gets into its run cgroup before it runs hook code: an exec'd shell that
+    writes itself into cgroup.procs (keeps vfork), against a preexec_fn (forces fork)."""
+    try:
+        tree = CgroupTree.setup()
+    except IsolationUnavailable as exc:
+        print(f"cgroup placement: skipped ({exc})")
+        return
+    true = shutil.which("true") or "/bin/true"
+    figures: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
+
+    async def measure() -> None:
+        for _ in range(runs):
+            figures["plain vfork"].append(await _placement([true], None))
+            leaf = RunCgroup.create(tree, None)
+            figures["sh wrapper"].append(await _placement(leaf.enter([true]), None))
+            leaf.kill()
+            leaf.remove()
+            leaf = RunCgroup.create(tree, None)
+            procs = str(leaf.path / "cgroup.procs")
+
+            def enter(procs: str = procs) -> None:
+                with open(procs, "w") as handle:
+                    handle.write("0")
+
+            figures["preexec_fn"].append(await _placement([true], enter))
+            leaf.kill()
+            leaf.remove()
+
+    asyncio.run(measure())
+    tree.close()
+    line = "; ".join(
+        f"{name} {statistics.median(w for w, _h in samples) * 1000:5.2f} ms"
+        f" (loop held {statistics.median(h for _w, h in samples) * 1000:5.2f} ms)"
+        for name, samples in figures.items()
+    )
+    print(f"cgroup placement    {line}")
+
+
+def bench_isolation_throughput(tmp: Path, work_repo: WorkRepo, repeat: int) -> None:
+    """Events/s at concurrency 4 without (cgroup off, no sandbox) and with both."""
+    tmp.mkdir()
+    rates: dict[str, list[float]] = collections.defaultdict(list)
+    daemons = {}
+    for name, executor in {
+        "without": {"cgroup": "off", "sandbox": "none"},
+        "with": {"cgroup": "auto", "sandbox": "auto"},
+    }.items():
+        (tmp / name).mkdir()
+        daemons[name] = RunningDaemon(
+            tmp / name, str(work_repo.bare), log={"level": "warning"},
+            executor={"max_concurrency": 4, "interpreter": sys.executable, **executor},
+        )  # fmt: skip
+        daemons[name].start()
+    body = {"sid": "b", "connection_name": "c"}
+    try:
+        for _ in range(repeat):
+            for name, daemon in daemons.items():
+                with daemon.client("events-token") as client:
+
+                    def post(_n: int, client: httpx.Client = client) -> None:
+                        answer = client.post("/v1/events/session-open?wait=true", json=body)
+                        assert answer.status_code == 200, answer.text
+
+                    rate, _lat = load(post, 200, 4)
+                    rates[name].append(rate)
+        with daemons["with"].client("read-token") as reader:
+            isolation = reader.get("/v1/status").json()["isolation"]
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()
+    ratio = [w / o for w, o in zip(rates["with"], rates["without"], strict=True)]
+    print(f"c=4 events/s without isolation {spread(rates['without'])};"
+          f" with sandbox={isolation['sandbox']} cgroup={isolation['cgroup']}"
+          f" {spread(rates['with'])}; ratio {spread(ratio, 'x')}")  # fmt: skip
+
+
 def where_the_time_goes(client: httpx.Client, body: dict[str, str], events: int = 100) -> None:
     """One ?wait event at a time, split by the run record's timestamps (same host clock)."""
     parts: dict[str, list[float]] = collections.defaultdict(list)
@@ -486,6 +630,9 @@ def main() -> None:
         bench_interpreter_flags(hook, args.runs)
         bench_dry_run(work_repo.work, args.runs)
         bench_git_calls(work_repo.bare, tmp / "state")
+        bench_isolation_spawn(hook, args.runs)
+        bench_cgroup_placement(args.runs * 5)
+        bench_isolation_throughput(tmp / "isolation", work_repo, args.repeat)
         bench_concurrency(tmp / "concurrency", work_repo, args.repeat)
         bench_push_to_live(tmp / "push", work_repo)
         bench_stalled_git(tmp / "stalled", work_repo)

@@ -83,6 +83,8 @@ class ExecutorSettings(_Section):
     max_processes: int = Field(default=256, ge=1)
     max_memory_bytes: int = Field(default=1 << 30, ge=16 << 20)
     max_file_bytes: int = Field(default=64 << 20, ge=0)
+    sandbox: Literal["auto", "bwrap", "none"] = "auto"
+    cgroup: Literal["auto", "required", "off"] = "auto"
 
 
 class RetrySettings(_Section):

@@ -25,9 +25,11 @@ import uvicorn
 from hookrunner import systemd
 from hookrunner.config import ConfigError, LiveSettings, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
-from hookrunner.environments import EnvironmentStore, activate
+from hookrunner.environments import EnvironmentStore, activate_store
+from hookrunner.execution import IsolationUnavailable, activate_isolation, active_isolation
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
+from hookrunner.hook_isolation import start_isolation
 from hookrunner.journal import Journal, open_journal
 from hookrunner.logs import REPEATS, configure_logging, report_held_repeats
 from hookrunner.repo import Repository
@@ -64,6 +66,18 @@ def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
     snapshots.mkdir(parents=True, exist_ok=True)
     for directory in (state_dir, snapshots.parent, snapshots):
         directory.chmod(0o711)
+
+
+def _start_isolation(settings: Settings, config_file: str | None, repository: Repository) -> None:
+    """Probe account, sandbox and cgroups once; say at start what hooks are not kept from."""
+    try:
+        isolation = start_isolation(settings, config_file, repository.store.snapshots)
+    except IsolationUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    activate_isolation(isolation)
+    for warning in isolation.warnings:
+        log.warning("isolation", warning=warning)
+    log.info("isolation", **isolation.status())
 
 
 def _lock_state_dir(state_dir: Path) -> IO[str]:
@@ -152,13 +166,14 @@ class Daemon:
                 settings.executor.interpreter,
                 live_trees=lambda: repository.store.snapshots.iterdir(),
             )
-            activate(self.environments)
+            activate_store(self.environments)
             self.services, timers = build_services(
                 self.live, journal, lambda: self.accepting, self.environments.prepare
             )
             repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
+            _start_isolation(settings, self.config_file, repository)
             gate = self._connection_gate()
             sockets = [gate.listener(sock) for sock in _listen_sockets(settings)]
             config = uvicorn.Config(
@@ -192,6 +207,7 @@ class Daemon:
             log.info("daemon_stop")
             return 0
         finally:
+            active_isolation().close()
             journal.close()
             lock.close()
 

@@ -20,6 +20,10 @@ def report_run(result: RunResult, **fields: Any) -> None:
     """Count and log one attempt; ``fields`` add to or override the log line."""
     metrics.RUNS.labels(hook=result.hook, status=result.status).inc()
     metrics.RUN_DURATION.observe(result.duration_s)
+    if result.cpu_s is not None:
+        metrics.RUN_CPU.observe(result.cpu_s)
+    if result.peak_memory_bytes is not None:
+        metrics.RUN_PEAK_MEMORY.observe(result.peak_memory_bytes)
     line = {
         "run_id": result.run_id,
         "event_id": result.event_id,
@@ -29,5 +33,7 @@ def report_run(result: RunResult, **fields: Any) -> None:
         "attempt": result.attempt,
         "exit_code": result.exit_code,
         "duration_s": result.duration_s,
+        "cpu_s": result.cpu_s,
+        "peak_memory_bytes": result.peak_memory_bytes,
     }
     log.info("run", **(line | fields))

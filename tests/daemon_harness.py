@@ -59,6 +59,9 @@ class RunningDaemon:
             "webhooks": {"hoop_secret": HOOP_SECRET, "git_secret": GIT_SECRET},
             "retry": {"backoff": [0.2, 0.2]},
             "log": {"format": "json", "level": "info"},
+            # Hooks in most tests write to the test's own directories, which a sandbox
+            # (read-only /, private /tmp) hides; test_isolation runs it explicitly.
+            "executor": {"sandbox": "none"},
         }
         for name, values in sections.items():
             settings.setdefault(name, {}).update(values)
@@ -68,27 +71,32 @@ class RunningDaemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.notifications: list[str] = []
 
-    def start(self, expect_ready: bool = True, timeout: float = 30, prelude: str = "") -> None:
-        """Start ``hookrunner serve``; ``prelude`` is Python run first in the same process
+    def command(self, prelude: str = "") -> list[str]:
+        """``serve`` for this daemon; ``prelude`` is Python run first in the same process
         (to inject a fault into the real daemon)."""
+        code = f"{prelude}\nfrom hookrunner.cli import main\nmain()"
+        return [sys.executable, "-c", code, "serve", "--config", str(self.config)]
+
+    def start(
+        self,
+        expect_ready: bool = True,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+        prelude: str = "",
+    ) -> None:
+        """Start ``serve``; ``env`` adds to its environment, ``prefix`` wraps its command."""
         with contextlib.suppress(FileNotFoundError):
             self.notify_path.unlink()
         self.notifications = []
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKRUNNER_", "GIT_"))}
-        env["NOTIFY_SOCKET"] = str(self.notify_path)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKRUNNER_", "GIT_"))}
+        base["NOTIFY_SOCKET"] = str(self.notify_path)
         self.log = (self.dir / "daemon.log").open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                f"{prelude}\nfrom hookrunner.cli import main\nmain()",
-                "serve",
-                "--config",
-                str(self.config),
-            ],
-            env=env,
+            [*(prefix or []), *self.command(prelude)],
+            env=base | (env or {}),
             stdout=self.log,
             stderr=self.log,
         )

@@ -39,7 +39,8 @@ def test_dry_run_on_a_dirty_working_tree(work_repo: WorkRepo) -> None:
     assert record["commit"].endswith("-dirty")
     assert set(record) == {
         "run_id", "event_id", "hook", "commit", "attempt", "status", "exit_code",
-        "stdout", "stderr", "truncated", "started_at", "duration_s",
+        "stdout", "stderr", "truncated", "started_at", "duration_s", "peak_memory_bytes",
+        "cpu_s",
     }  # fmt: skip
 
 

@@ -69,8 +69,8 @@ class Deployment:
             "python3",
             live_trees=lambda: self.repository.store.snapshots.iterdir(),
         )
-        repo_settings = RepoSettings(url=str(work_repo.bare), ttl=3600, refresh_wait=0.5)
-        self.repository = Repository(repo_settings, state, self.store.prepare)
+        self.repo_settings = RepoSettings(url=str(work_repo.bare), ttl=3600, refresh_wait=0.5)
+        self.repository = Repository(lambda: self.repo_settings, state, self.store.prepare)
         self.work_repo = work_repo
 
     def push(self, requirements: str, module: str = "hrtiny", note: str = "") -> str:
@@ -189,9 +189,7 @@ def test_an_event_waits_at_most_refresh_wait_while_a_build_runs(
     old_commit = deployment.push("hrtiny==1.0\n")
     deployment.sync()
     deployment.push("hrslow==3.0\n", module="hrslow")  # a build of at least 4 s
-    deployment.repository.reconfigure(
-        RepoSettings(url=str(work_repo.bare), ttl=0, refresh_wait=0.5)
-    )
+    deployment.repo_settings = RepoSettings(url=str(work_repo.bare), ttl=0, refresh_wait=0.5)
     started = time.monotonic()
     index = deployment.repository.index()  # the TTL has expired: this starts the refresh
     waited = time.monotonic() - started

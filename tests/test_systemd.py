@@ -18,20 +18,35 @@ SYSTEMD = Path(__file__).resolve().parents[1] / "systemd"
 UNIT = SYSTEMD / "hookrunner.service"
 EXAMPLE = SYSTEMD / "hookrunner.toml.example"
 MAX_EXPOSURE = 2.0
+# Above MAX_EXPOSURE, each point must be justified in the operations guide, up to this.
+MAX_JUSTIFIED_EXPOSURE = 3.0
+GUIDE = SYSTEMD.parent / "docs" / "operations.md"
 needs_systemd_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
 )
 
 
 @needs_systemd_analyze
-def test_unit_exposure_is_at_most_two() -> None:
+def test_unit_exposure_is_at_most_two_or_each_point_is_justified() -> None:
     result = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", str(UNIT)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     match = re.search(r"Overall exposure level for hookrunner.service: ([\d.]+)", result.stdout)
     assert match is not None, result.stdout + result.stderr
-    assert float(match[1]) <= MAX_EXPOSURE, result.stdout
+    exposure = float(match[1])
+    if exposure <= MAX_EXPOSURE:
+        return
+    assert exposure <= MAX_JUSTIFIED_EXPOSURE, result.stdout
+    open_items = re.findall(r"^✗ (\S+)", result.stdout, re.MULTILINE)
+    guide = GUIDE.read_text()
+    # In a table cell, a "|" inside the name is written "\|".
+    unexplained = [
+        item
+        for item in open_items
+        if f"`{item}`" not in guide and "`" + item.replace("|", "\\|") + "`" not in guide
+    ]
+    assert open_items and unexplained == [], unexplained
 
 
 @needs_systemd_analyze

@@ -20,7 +20,7 @@ log = structlog.get_logger("hookrunner.environments")
 _active: list[EnvironmentStore] = []
 
 
-def activate(store: EnvironmentStore) -> None:
+def activate_store(store: EnvironmentStore) -> None:
     """Run this process's hooks from ``store`` from now on (the daemon, for its life)."""
     _active.append(store)
 
@@ -28,7 +28,7 @@ def activate(store: EnvironmentStore) -> None:
 @contextlib.contextmanager
 def active_store(store: EnvironmentStore) -> Iterator[EnvironmentStore]:
     """Run this process's hooks from ``store`` while the block runs."""
-    activate(store)
+    activate_store(store)
     try:
         yield store
     finally:

@@ -1,18 +1,24 @@
 """The one executor shared by session hooks, flow hooks, runbooks and dry-runs."""
 
 from hookrunner.execution.environment import hook_environment
+from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.executor import EX_TEMPFAIL, Outcome, RunSpec, execute
+from hookrunner.execution.isolation import Isolation, activate_isolation, active_isolation
 from hookrunner.execution.limits import Limits
 from hookrunner.execution.result import RETRYABLE, RunResult, RunStatus
 
 __all__ = [
     "EX_TEMPFAIL",
     "RETRYABLE",
+    "Isolation",
+    "IsolationUnavailable",
     "Limits",
     "Outcome",
     "RunResult",
     "RunSpec",
     "RunStatus",
+    "activate_isolation",
+    "active_isolation",
     "execute",
     "hook_environment",
 ]

@@ -1,11 +1,14 @@
 """The one executor: every hook, of every family, runs through :func:`execute`.
 
 A hook runs in its own session and process group with an allowlisted environment and
-rlimits. Its output is drained as it arrives into bounded buffers. When it times out, or
-once it has exited, everything it left behind is killed: its process group, and any
-process that still carries this execution's marker in its environment (a double-forked
-daemon that called ``setsid`` leaves the group but keeps the marker). A descendant
-holding our pipes can therefore never hang the caller.
+rlimits, as its own account, in a sandbox and a cgroup of its own where the host allows
+(``isolation``). Its output is drained as it arrives into bounded buffers. When it times
+out, or once it has exited, everything it left behind is killed. With a run cgroup that
+is ``cgroup.kill``: nothing the hook does to its session, group, environment or name gets
+a process out of it. Without one (the fallback), the process group is killed and every
+process that still carries this execution's marker in its environment; a process that
+wipes its environment escapes that. A descendant holding our pipes can never hang the
+caller.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from hookrunner.execution.capture import HeadTail
+from hookrunner.execution.cgroups import RunCgroup, Usage
+from hookrunner.execution.errors import IsolationUnavailable
+from hookrunner.execution.isolation import Isolation, account, active_isolation, switch_prefix
 from hookrunner.execution.limits import Limits
 
 EXEC_MARKER_ENV = "HOOKRUNNER_EXEC_ID"
@@ -63,6 +69,9 @@ class Outcome(NamedTuple):
     started_at: float
     duration_s: float
     collected: dict[str, bytes]
+    # From the run's cgroup; None where there is none, or the kernel does not account it.
+    peak_memory_bytes: int | None = None
+    cpu_s: float | None = None
 
 
 class _HookProtocol(asyncio.SubprocessProtocol):
@@ -138,13 +147,16 @@ def _kill_everything(pgid: int, marker: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _private_files(files: Mapping[str, bytes], uid: int | None) -> Iterator[dict[str, str]]:
-    """Write ``files`` where only the hook can read them; yield env var name -> path.
+def _private_files(
+    files: Mapping[str, bytes], uid: int | None
+) -> Iterator[tuple[Path | None, dict[str, str]]]:
+    """Write ``files`` where only the hook can read them; yield the directory and env var
+    name -> path.
 
     The directory exists only for runs that have files, and is removed after the run.
     """
     if not files:
-        yield {}
+        yield None, {}
         return
     with tempfile.TemporaryDirectory(prefix="hookrunner-") as private_dir:
         directory = Path(private_dir)
@@ -159,7 +171,7 @@ def _private_files(files: Mapping[str, bytes], uid: int | None) -> Iterator[dict
                 os.chown(path, uid, -1)
         if uid is not None:
             os.chown(directory, uid, -1)
-        yield paths
+        yield directory, paths
 
 
 def _classify(exit_code: int | None, timed_out: bool) -> Status:
@@ -185,41 +197,114 @@ def _not_started(spec: RunSpec, reason: str, started_at: float, clock: float) ->
     )  # fmt: skip
 
 
-async def execute(spec: RunSpec) -> Outcome:
-    """Run one hook to completion; never raises for anything the hook does."""
+class _Command(NamedTuple):
+    argv: list[str]
+    preexec_fn: Callable[[], None] | None
+    # Set when the account switch happens in the child (no setpriv on this host).
+    account: pwd.struct_passwd | None
+
+
+def _command(
+    spec: RunSpec,
+    program: str,
+    account: pwd.struct_passwd | None,
+    isolation: Isolation,
+    private_dir: Path | None,
+    leaf: RunCgroup | None,
+) -> _Command:
+    """The launch chain: [enter the cgroup] -> rlimits -> [switch account] -> [bwrap] -> hook.
+
+    Each link execs the next, so the daemon itself only ever vforks.
+    """
+    argv = [program, *spec.argv[1:]]
+    if isolation.sandbox is not None:
+        argv = isolation.sandbox.wrap(argv, spec.cwd, private_dir)
+    prefix = switch_prefix(account)
+    launch = spec.limits.launch([*(prefix or []), *argv])
+    argv = launch.argv
+    if leaf is not None:
+        argv = leaf.enter(argv)
+    return _Command(argv, launch.preexec_fn, account if prefix is None else None)
+
+
+def _terminate(pgid: int, marker: bytes, leaf: RunCgroup | None, sandboxed: bool) -> None:
+    """SIGTERM to everything the run started: the kill grace begins.
+
+    Not to bubblewrap itself (the group leader when sandboxed): it would die at once and
+    take the sandbox with it, and the hook would get no grace.
+    """
+    if leaf is not None:
+        leaf.signal(signal.SIGTERM, spare=pgid if sandboxed else None)
+    elif sandboxed:
+        for pid in _marked_pids(marker):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+    else:
+        _signal_all(pgid, marker, signal.SIGTERM)
+
+
+def _contain(pgid: int, marker: bytes, leaf: RunCgroup | None) -> Usage:
+    """Kill whatever the run left behind; what its cgroup measured."""
+    if leaf is None:
+        _kill_everything(pgid, marker)
+        return Usage(None, None)
+    leaf.kill()
+    usage = leaf.usage()
+    leaf.remove()
+    return usage
+
+
+async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
+    """Run one hook to completion; never raises for anything the hook does.
+
+    ``isolation``: the sandbox and cgroups to use; the daemon's (:func:`active`) by default.
+    """
+    isolation = isolation or active_isolation()
     loop = asyncio.get_running_loop()
     started_at = time.time()
     clock = time.monotonic()
     marker_value = uuid.uuid4().hex
     marker = f"{EXEC_MARKER_ENV}={marker_value}".encode()
-    account = pwd.getpwnam(spec.user) if spec.user else None
-    uid = account.pw_uid if account else None
+    try:
+        user = account(spec.user) if spec.user else None
+    except IsolationUnavailable as exc:
+        return _not_started(spec, str(exc), started_at, clock)
+    uid = user.pw_uid if user else None
 
     env = dict(spec.env)
     env[EXEC_MARKER_ENV] = marker_value
     program = _resolve(spec.argv[0], spec.cwd, env)
     if program is None:
         return _not_started(spec, "not found or not executable", started_at, clock)
-    launch = spec.limits.launch([program, *spec.argv[1:]])
 
-    with _private_files(spec.files, uid) as paths:
+    with _private_files(spec.files, uid) as (private_dir, paths):
         env.update(paths)
+        leaf = None
+        if isolation.cgroups is not None:
+            try:
+                leaf = RunCgroup.create(isolation.cgroups, spec.limits)
+            except OSError as exc:
+                return _not_started(spec, f"no cgroup for the run: {exc}", started_at, clock)
+        command = _command(spec, program, user, isolation, private_dir, leaf)
+        child = command.account
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _HookProtocol(loop, spec.max_output_bytes),
-                *launch.argv,
+                *command.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=spec.cwd,
                 env=env,
                 start_new_session=True,
-                preexec_fn=launch.preexec_fn,
-                user=uid,
-                group=account.pw_gid if account else None,
-                extra_groups=[] if account else None,
+                preexec_fn=command.preexec_fn,
+                user=child.pw_uid if child else None,
+                group=child.pw_gid if child else None,
+                extra_groups=[] if child else None,
             )
         except (OSError, ValueError) as exc:
+            if leaf is not None:
+                leaf.remove()
             return _not_started(spec, str(exc), started_at, clock)
 
         pgid = transport.get_pid()
@@ -230,10 +315,11 @@ async def execute(spec: RunSpec) -> Outcome:
                 await asyncio.wait_for(asyncio.shield(protocol.exited), spec.timeout)
             except TimeoutError:
                 timed_out = True
-                await asyncio.to_thread(_signal_all, pgid, marker, signal.SIGTERM)
+                sandboxed = isolation.sandbox is not None
+                await asyncio.to_thread(_terminate, pgid, marker, leaf, sandboxed)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(protocol.exited), spec.kill_grace)
-            await asyncio.to_thread(_kill_everything, pgid, marker)
+            usage = await asyncio.to_thread(_contain, pgid, marker, leaf)
             await protocol.exited
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), PIPE_CLOSE_WAIT)
@@ -241,7 +327,7 @@ async def execute(spec: RunSpec) -> Outcome:
             finished = True
         finally:
             if not finished:  # cancelled (shutdown): leave nothing running behind us
-                _kill_everything(pgid, marker)
+                _contain(pgid, marker, leaf)
             transport.close()
 
         collected = {}
@@ -259,4 +345,6 @@ async def execute(spec: RunSpec) -> Outcome:
         started_at=started_at,
         duration_s=round(time.monotonic() - clock, 6),
         collected=collected,
+        peak_memory_bytes=usage.peak_memory_bytes,
+        cpu_s=usage.cpu_s,
     )

@@ -26,6 +26,9 @@ class RunResult:
     truncated: bool
     started_at: float
     duration_s: float
+    # Measured by the run's cgroup (DESIGN §5); None where there is none.
+    peak_memory_bytes: int | None = None
+    cpu_s: float | None = None
 
     @classmethod
     def from_outcome(
@@ -44,6 +47,8 @@ class RunResult:
             truncated=outcome.truncated,
             started_at=outcome.started_at,
             duration_s=outcome.duration_s,
+            peak_memory_bytes=outcome.peak_memory_bytes,
+            cpu_s=outcome.cpu_s,
         )
 
     @classmethod

@@ -63,6 +63,8 @@ class RunRecord(NamedTuple):
     started_at: float | None
     duration_s: float | None
     created_at: float
+    peak_memory_bytes: int | None = None
+    cpu_s: float | None = None
 
     @property
     def final(self) -> bool:

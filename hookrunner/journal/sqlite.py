@@ -130,6 +130,10 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE deliveries;
     ALTER TABLE delivery_keys RENAME TO deliveries;
     """,
+    """
+    ALTER TABLE runs ADD COLUMN peak_memory_bytes INTEGER;
+    ALTER TABLE runs ADD COLUMN cpu_s REAL;
+    """,
 )
 
 _REQUEST_COLUMNS = (
@@ -140,9 +144,9 @@ _REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at"})
 
 _RUN_COLUMNS = (
     "id, event_id, hook, status, outcome, attempt, next_at, commit_sha, exit_code, stdout,"
-    " stderr, truncated, started_at, duration_s, created_at, updated_at"
+    " stderr, truncated, started_at, duration_s, created_at, updated_at, peak_memory_bytes, cpu_s"
 )
-_RUN_INSERT = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+_RUN_INSERT = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 
 
 def _finished_run_row(result: RunResult, now: float) -> tuple[Any, ...]:
@@ -151,6 +155,7 @@ def _finished_run_row(result: RunResult, now: float) -> tuple[Any, ...]:
         result.run_id, result.event_id, result.hook, status, result.status, result.attempt,
         now, result.commit, result.exit_code, result.stdout, result.stderr,
         int(result.truncated), result.started_at, result.duration_s, now, now,
+        result.peak_memory_bytes, result.cpu_s,
     )  # fmt: skip
 
 
@@ -171,6 +176,8 @@ def _run(row: sqlite3.Row) -> RunRecord:
         started_at=row["started_at"],
         duration_s=row["duration_s"],
         created_at=row["created_at"],
+        peak_memory_bytes=row["peak_memory_bytes"],
+        cpu_s=row["cpu_s"],
     )
 
 
@@ -304,6 +311,7 @@ class SqliteJournal:
                     (
                         "UPDATE runs SET status = ?, outcome = ?, commit_sha = ?, exit_code = ?,"
                         " stdout = ?, stderr = ?, truncated = ?, started_at = ?, duration_s = ?,"
+                        " peak_memory_bytes = ?, cpu_s = ?,"
                         " next_at = COALESCE(?, next_at), updated_at = ? WHERE id = ?",
                         (
                             status,
@@ -315,6 +323,8 @@ class SqliteJournal:
                             int(result.truncated),
                             result.started_at,
                             result.duration_s,
+                            result.peak_memory_bytes,
+                            result.cpu_s,
                             next_at,
                             time.time(),
                             result.run_id,
