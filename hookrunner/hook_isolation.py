@@ -43,7 +43,9 @@ def private_paths(settings: Settings, config_file: str | None) -> list[Path]:
 
 def start_isolation(settings: Settings, config_file: str | None, snapshots: Path) -> Isolation:
     """Probe and set up account, sandbox and cgroups; ``IsolationUnavailable`` if required
-    ones are missing."""
+    ones are missing. Sandboxed hooks see the snapshots and the hook environments (their
+    venvs, DESIGN §13) read-only, both under the otherwise hidden state directory."""
     executor = settings.executor
     hidden = private_paths(settings, config_file)
-    return setup(executor.user, executor.sandbox, executor.cgroup, hidden, [snapshots.absolute()])
+    readable = [snapshots.absolute(), (settings.state.dir / "environments").absolute()]
+    return setup(executor.user, executor.sandbox, executor.cgroup, hidden, readable)

@@ -258,6 +258,12 @@ class RunCgroup:
         procs = [str(directory / "cgroup.procs") for directory in [*self.v1.values(), self.path]]
         return [SHELL, "-c", ENTER, "hookrunner-enter", *procs, "--", *argv]
 
+    def attach(self, pid: int) -> None:
+        """Move process ``pid`` (a forked warm child, not yet running the hook) into every
+        leaf; ``OSError`` when one refuses."""
+        for directory in [*self.v1.values(), self.path]:
+            _write(directory / "cgroup.procs", str(pid))
+
     def pids(self) -> list[int]:
         try:
             return [int(pid) for pid in (self.path / "cgroup.procs").read_text().split()]

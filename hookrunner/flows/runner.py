@@ -18,7 +18,7 @@ from hookrunner.environments import interpreter_for
 from hookrunner.execution import RunResult, RunSpec, execute, hook_environment
 from hookrunner.flows.definition import FlowDefinition
 from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
-from hookrunner.session_hooks import limits_from
+from hookrunner.session_hooks import limits_from, warm_policy
 
 HARNESS = Path(__file__).with_name("harness.py")
 # The event travels in one environment variable, which Linux caps at 128 KiB.
@@ -111,6 +111,7 @@ class FlowRunner:
             user=self.settings.user,
             files={RESULT_ENV: b""} if collect else {},
             collect=(RESULT_ENV,) if collect else (),
+            warm=warm_policy(self.settings),
         )
         outcome = await execute(spec)
         hook_label = f"{flow.slug}/{hook}"
