@@ -400,12 +400,10 @@ async def _spawn(spec: RunSpec, command: _Command, env: Mapping[str, str]) -> _S
 
 def _warm_key(
     spec: RunSpec, program: str, user: pwd.struct_passwd | None, isolation: Isolation,
-    leaf: RunCgroup | None, env: Mapping[str, str],
+    env: Mapping[str, str],
 ) -> Key:  # fmt: skip
     """Which forking interpreter may fork this run; :class:`WarmUnavailable` when forking
     it would hold it less than spawning it does."""
-    if leaf is None:
-        raise WarmUnavailable("no run cgroup to move a forked child into")
     if isolation.sandbox is not None:
         raise WarmUnavailable("sandboxed hooks are spawned (each gets its own namespaces)")
     if len(spec.argv) < 2 or spec.argv[1].startswith("-"):
@@ -427,8 +425,9 @@ async def _start_warm(
     spec: RunSpec, program: str, user: pwd.struct_passwd | None, isolation: Isolation,
     leaf: RunCgroup | None, env: Mapping[str, str],
 ) -> _Started | None:  # fmt: skip
-    """Fork the run from a warm interpreter, in its cgroup before it runs anything of the
-    hook; ``None``: spawn it instead (``spec.warm`` unset, or warm cannot hold it)."""
+    """Fork the run from a warm interpreter; the child is in the run's cgroup before it
+    says it is ready, and runs nothing of the hook before that. ``None``: spawn it instead
+    (``spec.warm`` unset, or warm cannot hold it as spawn does)."""
     if spec.warm is None:
         return None
     loop = asyncio.get_running_loop()
@@ -437,17 +436,12 @@ async def _start_warm(
     # The spawn chain starts with /bin/sh entering the cgroup, which exports PWD.
     run_env = {"PWD": os.path.realpath(spec.cwd), **env}
     try:
-        key = _warm_key(spec, program, user, isolation, leaf, env)
+        if leaf is None:
+            raise WarmUnavailable("no run cgroup for a forked child to enter")
+        key = _warm_key(spec, program, user, isolation, env)
         document = {"file": spec.argv[1], "args": spec.argv[2:], "cwd": str(spec.cwd),
-                    "env": run_env, "account": key.account}  # fmt: skip
-        assert leaf is not None
+                    "env": run_env, "account": key.account, "cgroups": leaf.procs()}  # fmt: skip
         child = await isolation.warm.fork(key, spec.warm, document, (stdout_w, stderr_w))
-        try:
-            leaf.attach(child.pid)
-            child.channel.send(b"go")
-        except OSError as exc:
-            child.channel.close()  # the child exits without running anything
-            raise WarmUnavailable(f"cannot hand the child to its run: {exc}") from None
     except WarmUnavailable as exc:
         for fd in (stdout_r, stdout_w, stderr_r, stderr_w):
             os.close(fd)

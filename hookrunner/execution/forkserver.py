@@ -3,10 +3,10 @@
 Usage: ``<interpreter> forkserver.py CONTROL_FD [FILE ...]``. It preloads the standard
 library modules hooks commonly use and compiles the named FILEs (the flow harness and the
 SDK), then answers the daemon on the ``CONTROL_FD`` socket. Each request carries the run's
-stdout and stderr and a socket of its own. The child says it is ready on that socket
-(the kernel attaches its pid as the daemon sees it), waits until the daemon has moved it
-into the run's cgroup, then takes on the run's limits, stdio, cwd and environment and
-runs the file as ``python FILE`` would, before any of the hook's code runs. This process
+stdout and stderr and a socket of its own. The child moves itself into the run's cgroup
+leaves and says so on that socket (the kernel attaches its pid as the daemon sees it),
+then takes on the run's account, stdio, cwd and environment and runs the file as
+``python FILE`` would: all of this before any of the hook's code runs. This process
 reaps its children and sends each one's wait status on the run's socket.
 
 Standard library only, Python 3.9 compatible: it runs under the hook interpreter, which
@@ -197,17 +197,30 @@ def _become_run(request: dict[str, Any], stdout: int, stderr: int) -> None:
     _set_dumpable(1)
 
 
+def _enter(procs: str) -> None:
+    """Move this process into a cgroup (``procs``: its ``cgroup.procs``)."""
+    fd = os.open(procs, os.O_WRONLY)
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+
+
 def _child(request: dict[str, Any], fds: list[int]) -> None:
-    """The run's process: wait for the daemon's go, become the run, run the file."""
+    """The run's process: enter the run's cgroup, say so, become the run, run the file."""
     stdout, stderr, run_fd = fds
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         run = socket.socket(fileno=run_fd)
+        try:
+            for procs in request["cgroups"]:
+                _enter(procs)
+        except OSError:
+            run.sendall(b"refused")  # nothing of the hook ran: the daemon spawns it
+            os._exit(0)
         run.sendall(b"ready")
-        if run.recv(16) != b"go":
-            os._exit(0)  # the daemon runs this one another way
         run.close()
         _become_run(request, stdout, stderr)
     except BaseException:

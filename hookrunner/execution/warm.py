@@ -4,9 +4,9 @@ One forking interpreter (``forkserver.py``) runs per hook environment: per inter
 the part of the hook environment the interpreter reads at start, the hook account and the
 rlimits. It is started through the same launch chain as a spawned hook (its own cgroup
 leaf, ``prlimit``, ``setpriv`` to the hook account with no capabilities), with no more
-environment than that, so it holds nothing a hook may not see. Each run's child reports
-itself ready, the daemon moves its pid into the run's cgroup leaves, and only then lets
-it run the file.
+environment than that, so it holds nothing a hook may not see. Each run's child moves
+itself into the run's cgroup leaves (as the spawn chain's shell does) and reports itself
+ready before it runs anything of the hook; one that cannot is not run.
 
 A run is forked only where that keeps every isolation property of a spawned one; anything
 else (no run cgroup, a sandbox, no ``setpriv`` for the account switch, a forking
@@ -169,7 +169,7 @@ class ForkServer:
 
 
 class WarmChild(NamedTuple):
-    """A forked child, ready and waiting for the daemon's go."""
+    """A forked child, in the run's cgroup and on its way to run the file."""
 
     pid: int  # as this process sees it
     channel: socket.socket
@@ -204,8 +204,12 @@ class WarmPool:
             server = self._current(key, policy)
             if server is not None:
                 return server
-            old = self.servers.pop(key, None)
-            if old is not None:
+            # Replace this key's, and retire any other past its age or forks: after a
+            # reload or a new environment, the old keys' interpreters are not asked again.
+            for stale in [
+                k for k, old in self.servers.items() if k == key or not old.fresh(policy)
+            ]:
+                old = self.servers.pop(stale)
                 old.retire()
                 self.retired.append(old)
             for done in [server for server in self.retired if server.done()]:
@@ -282,7 +286,7 @@ async def _ready(channel: socket.socket) -> int:
     await _readable(channel)
     data, ancillary, _flags, _address = channel.recvmsg(16, socket.CMSG_SPACE(UCRED.size))
     if data != b"ready":
-        raise WarmUnavailable("the child did not start")
+        raise WarmUnavailable("the child could not enter the run's cgroup")
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
             pid, _uid, _gid = UCRED.unpack(payload[: UCRED.size])
