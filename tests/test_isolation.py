@@ -220,11 +220,18 @@ def hook_starts(daemon: RunningDaemon) -> dict[str, float]:
 
 
 def check_mode(daemon: RunningDaemon, mode: str, sandboxed: bool) -> None:
-    """Warm mode forked the hooks, except sandboxed ones (spawned: DESIGN §5 warm mode)."""
+    """Warm mode forked the hooks, except sandboxed ones (spawned: DESIGN §5 warm mode),
+    and ``status`` says so."""
     starts = hook_starts(daemon)
     forked = mode == "warm" and not sandboxed
     assert (starts.get("warm", 0) > 0) == forked, starts
     assert (starts.get("spawn", 0) > 0) == (not forked), starts
+    with daemon.client("read-token") as reader:
+        warm = reader.get("/v1/status").json()["isolation"]["warm"]
+    assert (warm["interpreters"] > 0) == forked, warm
+    assert any("sandboxed" in reason for reason in warm["fallbacks"]) == (
+        mode == "warm" and sandboxed
+    )
 
 
 @pytest.fixture(params=[(setup, mode) for setup in sorted(SETUPS) for mode in MODES],

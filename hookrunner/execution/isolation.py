@@ -81,6 +81,7 @@ class Isolation:
             "sandbox": "bwrap" if self.sandbox else "none",
             "cgroup": self.cgroups.enforced if self.cgroups else None,
             "warnings": self.warnings,
+            "warm": self.warm.status(),
         }
 
     def close(self) -> None:

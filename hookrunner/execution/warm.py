@@ -257,6 +257,10 @@ class WarmPool:
                 server.retire()
                 self.retired.append(server)
 
+    def status(self) -> dict[str, object]:
+        """The forking interpreters running now, and why runs were spawned instead."""
+        return {"interpreters": len(self.servers), "fallbacks": sorted(self.said)}
+
     def close(self) -> None:
         with self.lock:
             servers = [*self.servers.values(), *self.retired]
