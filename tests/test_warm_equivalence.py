@@ -300,3 +300,14 @@ def test_private_files_are_written_and_collected(runner: Runner) -> None:
 def test_the_data_limit_stops_a_memory_hog(runner: Runner) -> None:
     outcome = runner.run("block = bytearray(2 << 30)")
     assert outcome.status == "failed" and "MemoryError" in outcome.stderr
+
+
+def test_a_missing_file_is_exit_2_with_pythons_complaint(runner: Runner) -> None:
+    spec = runner.spec("")
+    missing = str(runner.directory / "missing.py")
+    spec = RunSpec(**{**spec.__dict__, "argv": [sys.executable, missing]})
+    outcome = asyncio.run(execute(spec, runner.isolation))
+    assert outcome.mode == runner.mode and outcome.exit_code == 2
+    assert outcome.stderr == (
+        f"{sys.executable}: can't open file {missing!r}: [Errno 2] No such file or directory\n"
+    )

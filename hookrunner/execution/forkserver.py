@@ -140,7 +140,8 @@ def _run_main(path: str, args: list[str]) -> int:
     try:
         code = _compile(path)
     except OSError as exc:
-        print(f"{sys.executable}: can't open file {path!r}: {exc}", file=sys.stderr)
+        reason = f"[Errno {exc.errno}] {exc.strerror}"
+        print(f"{sys.executable}: can't open file {path!r}: {reason}", file=sys.stderr)
         return 2
     except SyntaxError:
         traceback.print_exc(limit=0)
@@ -294,15 +295,27 @@ def serve(control: socket.socket) -> None:
                 for fd in fds:
                     os.close(fd)
                 continue
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                _child(request, fds)
+            pid = _fork(request, fds)
             os.close(fds[0])
             os.close(fds[1])
-            runs[pid] = socket.socket(fileno=fds[2])
+            if pid is None:  # the run's socket closes unanswered: the daemon spawns it
+                os.close(fds[2])
+            else:
+                runs[pid] = socket.socket(fileno=fds[2])
         _reap(runs)
+
+
+def _fork(request: dict[str, Any], fds: list[int]) -> int | None:
+    """The child's pid; ``None`` when the kernel refuses a fork (process limits)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:
+        _child(request, fds)
+    return pid
 
 
 def main(argv: list[str]) -> None:
