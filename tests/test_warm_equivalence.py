@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -311,3 +312,39 @@ def test_a_missing_file_is_exit_2_with_pythons_complaint(runner: Runner) -> None
     assert outcome.stderr == (
         f"{sys.executable}: can't open file {missing!r}: [Errno 2] No such file or directory\n"
     )
+
+
+def test_a_daemonized_grandchild_holding_the_pipes_does_not_hang_the_run(runner: Runner) -> None:
+    started = time.monotonic()
+    outcome = runner.run(
+        """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(600)  # keeps stdout/stderr open
+            os._exit(0)
+        time.sleep(0.3)
+        print("parent done")
+        """
+    )
+    assert outcome.status == "succeeded" and outcome.stdout == "parent done\n"
+    assert time.monotonic() - started < 15
+
+
+def test_large_output_keeps_head_and_tail(runner: Runner) -> None:
+    outcome = runner.run(
+        """
+        import sys
+        sys.stdout.write("HEAD\\n" + ("x" * 1023 + "\\n") * 1024 + "TAIL\\n")
+        """
+    )
+    assert outcome.status == "succeeded" and outcome.truncated
+    assert outcome.stdout.startswith("HEAD\n") and outcome.stdout.endswith("TAIL\n")
+    assert "bytes dropped" in outcome.stdout
+
+
+def test_the_file_size_limit_applies(runner: Runner) -> None:
+    outcome = runner.run("open('big', 'wb').write(b'x' * (60 << 20))")
+    assert outcome.exit_code == 1 and "File too large" in outcome.stderr  # Python ignores SIGXFSZ
+    assert (runner.directory / "big").stat().st_size <= LIMITS.max_file_bytes
