@@ -86,7 +86,7 @@ class ExecutorSettings(_Section):
     sandbox: Literal["auto", "bwrap", "none"] = "auto"
     cgroup: Literal["auto", "required", "off"] = "auto"
     # warm: fork hooks from a pre-started interpreter per hook environment (DESIGN §5).
-    mode: Literal["warm", "spawn"] = "spawn"
+    mode: Literal["warm", "spawn"] = "warm"
     warm_max_forks: int = Field(default=1000, ge=1)
     warm_max_age: float = Field(default=600, gt=0)
 
