@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_warm_equivalence import Runner, needs_cgroups
 
-from hookrunner.execution import Isolation, WarmPolicy, execute
+from hookrunner.execution import Isolation, RunSpec, WarmPolicy, execute
 from hookrunner.execution.isolation import setup as isolation_setup
 
 PARENT = "import json, os\nprint(json.dumps(os.getppid()))\n"
@@ -72,3 +74,26 @@ def test_an_interpreter_that_cannot_fork_runs_the_hook_spawned(
     outcome = asyncio.run(execute(spec, isolation))
     assert outcome.status == "succeeded" and outcome.mode == "spawn"
     assert outcome.stdout == f"ran {spec.argv[1]}\n"
+
+
+def test_it_is_replaced_when_its_interpreter_file_changes(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(venv)],
+                   check=True, timeout=120)  # fmt: skip
+    python = venv / "bin" / "python"
+    runner = Runner(isolation, "warm", tmp_path)
+
+    def parent() -> int:
+        spec = runner.spec(PARENT)
+        spec = RunSpec(**{**spec.__dict__, "argv": [str(python), *spec.argv[1:]]})
+        outcome = asyncio.run(execute(spec, isolation))
+        assert outcome.status == "succeeded" and outcome.mode == "warm", outcome.stderr
+        return int(outcome.stdout)
+
+    first = parent()
+    assert parent() == first
+    info = python.stat()
+    os.utime(python, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))  # an upgrade
+    assert parent() != first
