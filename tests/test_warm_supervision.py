@@ -62,6 +62,14 @@ def test_it_is_replaced_after_max_forks(isolation: Isolation, tmp_path: Path) ->
     assert parents[0] == parents[1] != parents[2]
 
 
+def test_it_is_replaced_after_max_age(isolation: Isolation, tmp_path: Path) -> None:
+    runner = Runner(isolation, "warm", tmp_path)
+    policy = WarmPolicy(max_age=1.0)
+    first = runner.seen(PARENT, warm=policy)
+    time.sleep(1.5)
+    assert runner.seen(PARENT, warm=policy) != first
+
+
 def test_an_interpreter_that_cannot_fork_runs_the_hook_spawned(
     isolation: Isolation,
     tmp_path: Path,
