@@ -35,7 +35,7 @@ def on_approve(event):
 @reducer
 def get_approvers(event):
     from hookrunner.sdk import User
-    return [User({"email": "a@example.com"}), "b@example.com"]
+    return [User("a@example.com"), "b@example.com"]
 
 
 @hook
@@ -100,7 +100,7 @@ def test_ignore_reducer_errors_and_bad_returns(tmp_path: Path) -> None:
         "directive": "ignore", "message": "no self-service", "fields": {},
     }  # fmt: skip
     assert harness(tmp_path, "get_approvers", EVENT)[1] == {
-        "ok": True, "value": ["a@example.com", "b@example.com"],
+        "ok": True, "value": {"users": ["a@example.com", "b@example.com"]},
     }  # fmt: skip
     completed, answer = harness(tmp_path, "on_deny", EVENT)
     assert completed.returncode == 1 and answer == {"ok": False, "error": "KeyError: 'boom'"}
@@ -110,7 +110,7 @@ def test_ignore_reducer_errors_and_bad_returns(tmp_path: Path) -> None:
     answer = harness(tmp_path, "on_escalate", EVENT)[1]
     assert answer == {
         "ok": False,
-        "error": "LookupError: impl.py has no @hook or @reducer named on_escalate",
+        "error": "HandlerNotFound: impl.py has no @hook named on_escalate",
     }
 
 
