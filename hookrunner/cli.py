@@ -19,6 +19,7 @@ import click
 from hookrunner import __version__
 from hookrunner.config import ConfigError, Settings, load_settings
 from hookrunner.execution import RunResult
+from hookrunner.flows.definition import HOOK_EVENTS
 from hookrunner.journal.records import REQUEST_STATES, RUN_STATES
 from hookrunner.logs import configure_logging
 from hookrunner.payloads import (
@@ -29,7 +30,6 @@ from hookrunner.payloads import (
     event_id,
     parse_session_event,
 )
-from hookrunner.sdk import HOOK_EVENTS
 from hookrunner.server.auth import SCOPES
 from hookrunner.session_hooks import run_session_hook
 
@@ -53,6 +53,10 @@ def config_option(function: F) -> F:
         type=click.Path(dir_okay=False),
         help="TOML config file (default: $HOOKRUNNER_CONFIG or /etc/hookrunner/hookrunner.toml).",
     )(function)
+
+
+# What running a hook needs from the config; never the server's tokens or secrets.
+HOOK_SECTIONS = ("executor", "repo", "environments", "integrations", "roles")
 
 
 def settings_from(config_file: str | None, only: tuple[str, ...] | None = None) -> Settings:
@@ -232,18 +236,18 @@ def dry_run_flow(
     when EVENT is escalate, deescalate or revoke.
     """
     from hookrunner.dryrun import SourceError, open_source, preview_flow
-    from hookrunner.flows.definition import FlowError
+    from hookrunner.flows.errors import NotFound
 
-    settings = settings_from(config_file, only=("executor", "repo"))
+    settings = settings_from(config_file, only=HOOK_SECTIONS)
     configure_logging("console", "warning")
     try:
         with open_source(repo, settings) as index:
             preview = asyncio.run(preview_flow(index, settings, slug, event, user, fields))
     except SourceError as exc:
         fail(f"--repo: {exc}")
-    except (LookupError, FlowError) as exc:
-        fail(str(exc.args[0]) if exc.args else str(exc))
-    failed = any(run.status != "succeeded" for run in preview.runs)
+    except NotFound as exc:
+        fail(str(exc))
+    failed = preview.refusal is not None or any(run.status != "succeeded" for run in preview.runs)
     if as_json:
         click.echo(
             json.dumps(
@@ -279,14 +283,19 @@ def _print_preview(preview: FlowPreview) -> None:
 
 @main.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option(
+    "--no-import", "parse_only", is_flag=True, help="Parse impl.py files only, never import them."
+)
 @config_option
-def validate(directory: str, config_file: str | None) -> None:
-    """Lint a runbooks repository without running any of it."""
-    from hookrunner.validate import validate_repository
+def validate(directory: str, parse_only: bool, config_file: str | None) -> None:
+    """Lint a runbooks repository; each impl.py is imported in the harness, contained."""
+    from hookrunner.validate import import_flows, validate_repository
 
-    settings = settings_from(config_file, only=("executor", "repo"))
+    settings = settings_from(config_file, only=HOOK_SECTIONS)
     root = Path(directory) / settings.repo.subdir if settings.repo.subdir else Path(directory)
     problems = validate_repository(root)
+    if not parse_only and root.is_dir():
+        problems += asyncio.run(import_flows(root, settings))
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = sum(1 for p in problems if p.severity == "error")

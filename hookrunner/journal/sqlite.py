@@ -27,6 +27,7 @@ from hookrunner.journal.records import (
     RunRecord,
     TimerRecord,
     Transition,
+    plain_object,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -96,13 +97,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX timers_due ON timers(done_at, due_at);
     """,
+    """
+    ALTER TABLE requests ADD COLUMN step_outputs TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 _REQUEST_COLUMNS = (
-    "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at, expires_at"
+    "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at,"
+    " expires_at, step_outputs"
 )
 # Columns a transition may set besides the state.
-_REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at"})
+_REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at", "step_outputs"})
 
 _RUN_COLUMNS = (
     "id, event_id, hook, status, outcome, attempt, next_at, commit_sha, exit_code, stdout,"
@@ -382,7 +387,7 @@ class SqliteJournal:
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 f"INSERT INTO requests ({_REQUEST_COLUMNS}, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request.request_id,
                     request.flow,
@@ -394,6 +399,7 @@ class SqliteJournal:
                     request.created_at,
                     request.escalated_at,
                     request.expires_at,
+                    json.dumps(request.step_outputs),
                     request.created_at,
                 ),
             ),
@@ -420,7 +426,7 @@ class SqliteJournal:
                 (
                     change.to_state,
                     change.entry.at,
-                    *(change.updates[c] for c in columns),
+                    *(_column_value(change.updates[c]) for c in columns),
                     request_id,
                     *change.from_states,
                 ),
@@ -550,17 +556,23 @@ def _where(**equal: str | None) -> tuple[str, list[str]]:
     return (f"WHERE {clause}" if clause else ""), list(chosen.values())
 
 
+def _column_value(value: Any) -> Any:
+    """A request column as stored: objects (``step_outputs``) as JSON text."""
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
 def _request(row: sqlite3.Row, history: tuple[HistoryEntry, ...]) -> RequestRecord:
     return RequestRecord(
         request_id=row["id"],
         flow=row["flow"],
         state=row["state"],
         requester=row["requester"],
-        fields=json.loads(row["fields"]),
+        fields=plain_object(row["fields"]),
         duration_s=row["duration_s"],
         created_at=row["created_at"],
         escalated_at=row["escalated_at"],
         expires_at=row["expires_at"],
         error=row["error"],
         history=history,
+        step_outputs=plain_object(row["step_outputs"]),
     )
