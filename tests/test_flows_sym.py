@@ -162,6 +162,7 @@ def after_escalate(event):
         'strategy = "custom"\n\n[[targets]]\nname = "admins"\n'
         'settings = { identifier = "grp-7" }\n',
     ),
+    "custom-breaks": ("", ""),  # the custom flow's impl.py, for another target
     "step-output": (
         SYM_HEADER
         + """
@@ -247,13 +248,16 @@ INTEGRATIONS = {
 }
 
 
+FLOWS["custom-breaks"] = (FLOWS["custom"][0], FLOWS["custom"][1].replace("grp-7", "grp-9"))
+
+
 def sym_files() -> dict[str, str]:
     files = {}
     for slug, (impl, toml) in FLOWS.items():
         files[f"flows/{slug}/impl.py"] = impl
         if toml:
             files[f"flows/{slug}/flow.toml"] = toml
-        if slug not in ("custom",):
+        if not slug.startswith("custom"):
             files[f"flows/{slug}/escalate.runbook.py"] = STEP_RUNBOOK.replace("ACTION", "grant")
             files[f"flows/{slug}/deescalate.runbook.py"] = STEP_RUNBOOK.replace("ACTION", "remove")
     return files
@@ -528,6 +532,29 @@ def test_deescalation_still_runs_when_the_flow_breaks_after_escalation(
             admin.post("/v1/sync")
     actions = [g["action"] for g in grant_log(grants) if g.get("request") == opened["id"]]
     assert actions == ["grant", "remove"]
+
+
+def test_a_custom_strategy_that_breaks_keeps_retrying_the_removal(
+    sym_daemon: tuple[RunningDaemon, WorkRepo, Path], client: httpx.Client
+) -> None:
+    daemon, repo, grants = sym_daemon
+    opened = request(client, "custom-breaks", fields={"target": "admins"})
+    assert approve(client, opened["id"], "boss@acme.io").json()["state"] == "escalated"
+    repo.commit({"flows/custom-breaks/impl.py": "import no_such_module_anywhere\n"})
+    try:
+        with daemon.client("admin-token") as admin:
+            assert admin.post("/v1/sync").json()["ok"] is True
+        revoke = decide(client, opened["id"], "revoke", "dev@acme.io")
+        assert revoke.status_code == 202, revoke.text  # not removed, so not "revoked"
+        assert revoke.json()["state"] == "escalated"
+        assert "access still granted" in revoke.json()["error"]
+    finally:
+        repo.commit({"flows/custom-breaks/impl.py": FLOWS["custom-breaks"][0]})
+        with daemon.client("admin-token") as admin:
+            admin.post("/v1/sync")
+    wait_for_state(client, opened["id"], "revoked")
+    mine = [g["action"] for g in grant_log(grants) if g.get("target") == "grp-9"]
+    assert mine[:2] == ["grant", "remove"]
 
 
 @pytest.mark.parametrize(

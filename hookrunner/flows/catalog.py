@@ -18,6 +18,7 @@ import structlog
 
 from hookrunner.config import IntegrationSettings, Settings
 from hookrunner.flows.definition import (
+    DEESCALATE_RUNBOOK,
     HOOK_NAMES,
     REDUCER_NAMES,
     FlowDefinition,
@@ -133,11 +134,15 @@ class Catalog:
 
     def degraded(self, index: HookIndex, slug: str) -> ServedFlow:
         """A broken flow reduced to its deescalate step, with no hook: access is always
-        removable. :class:`NotFound` if the flow is gone from the snapshot."""
+        removable. :class:`NotFound` if the flow is gone from the snapshot; its error if
+        not even the strategy can be told (``flow.toml`` unreadable and no deescalate
+        runbook), so the removal is retried rather than skipped."""
         try:
             definition = load_flow(index, slug)
         except FlowError:
             definition = FlowDefinition(slug, index.snapshot.path / "flows" / slug, FlowSettings())
+            if definition.runbook(DEESCALATE_RUNBOOK) is None:
+                raise
         view = FlowView(definition, frozenset(), {})
         return ServedFlow(definition, Described(), view)
 

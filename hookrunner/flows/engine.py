@@ -208,7 +208,7 @@ class Engine:
         async with self._lock(request_id):
             record = await self._read(request_id)
             body = {"request_id": request_id, "user": email}
-            removal = event == "revoke" and record.state == "escalated"
+            removal = event == "revoke"
             async with self._step(record.flow, f"flow.{event}", body, removal) as step:
                 actor = Actor(email, "api")
                 if event != "revoke":
@@ -493,7 +493,9 @@ class Engine:
     ) -> HookCall | None:
         """Grant or remove access: the flow's runbook or its ``AccessStrategy``."""
         definition = step.flow.definition
-        custom = definition.settings.strategy == "custom" and step.flow.described.strategy
+        # A custom strategy always runs: on a broken flow its failure is retried, loudly;
+        # access is never marked removed without the step that removes it.
+        custom = definition.settings.strategy == "custom"
         path = None if custom else definition.runbook(self._step_label(step, name))
         if not custom and path is None:
             return None
@@ -578,7 +580,7 @@ class Engine:
         if not step.flow.definition.settings.allow_revoke:
             refusal = f"flow {step.flow.slug} does not allow revoking (allow_revoke = false)"
         elif email == record.requester or (
-            await self._deciders(step, record, "revoke", actor)
+            await self._deciders(step, record, "deescalate", actor)
         ).admits(email):
             return
         else:

@@ -10,6 +10,7 @@ tokens and secret paths stay in the daemon.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from hookrunner.config import IntegrationSettings
@@ -73,7 +74,7 @@ def event_document(
     actor: Actor,
     fields: dict[str, Any],
     now: float,
-    role_of: Any,
+    role_of: Callable[[str], str],
 ) -> dict[str, Any]:
     """What a process of event ``name`` sees; ``fields`` are the event's keyword
     arguments. ``request`` is ``None`` before a request exists (prompt, prefetch)."""
