@@ -156,12 +156,22 @@ def test_typed_fields_are_checked_and_normalised() -> None:
     }  # fmt: skip
 
 
+def test_ints_and_bools_given_as_text_are_typed() -> None:
+    checked = check_fields(
+        TYPED, {"db": "orders", "rows": "-3", "ro": "False", "target": "orders-ro"}
+    )
+    assert checked["rows"] == -3 and checked["ro"] is False
+    for bad in ({"rows": "3.5"}, {"rows": "1e3"}, {"ro": "yes"}):
+        with pytest.raises(Invalid):
+            check_fields(TYPED, {"db": "orders", "target": "orders-ro", **bad})
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"target": "orders-ro"}, "fields.db: required"),
         ({"db": "users", "target": "orders-ro"}, "not one of"),
-        ({"db": "orders", "rows": "3", "target": "orders-ro"}, "fields.rows: must be an integer"),
+        ({"db": "orders", "rows": "3 ", "target": "orders-ro"}, "fields.rows: must be an integer"),
         ({"db": "orders", "rows": True, "target": "orders-ro"}, "fields.rows: must be an integer"),
         ({"db": "orders", "ro": "yes", "target": "orders-ro"}, "fields.ro: must be true or false"),
         ({"db": "orders", "for": "soon", "target": "orders-ro"}, "fields.for"),

@@ -68,6 +68,7 @@ def get_approvers(event):
         "",
     ),
     "open": (SYM_HEADER, ""),
+    "no-revoke": (SYM_HEADER, "allow_revoke = false\n"),
     "notify": (
         SYM_HEADER
         + """
@@ -206,6 +207,11 @@ import os
 
 @hook
 def after_request(event):
+    print(os.environ["HOOKRUNNER_FLOW_EVENT"])
+
+
+@hook
+def after_deny(event):
     print(os.environ["HOOKRUNNER_FLOW_EVENT"])
 """,
         "",
@@ -478,6 +484,15 @@ def test_on_deescalate_returning_a_directive_cannot_keep_access(
     assert decide(client, revoked_early["id"], "revoke", "dev@acme.io").json()["state"] == "revoked"
 
 
+def test_allow_revoke_false_refuses_people_but_not_the_timer(client: httpx.Client) -> None:
+    opened = request(client, "no-revoke", duration=1)
+    approve(client, opened["id"], "boss@acme.io")
+    for who in ("dev@acme.io", "boss@acme.io"):
+        refused = decide(client, opened["id"], "revoke", who)
+        assert refused.status_code == 403 and "allow_revoke" in refused.json()["detail"]
+    assert wait_for_state(client, opened["id"], "deescalated")["error"] is None
+
+
 # --- fail closed -------------------------------------------------------------------------------
 
 
@@ -650,6 +665,17 @@ def test_the_event_document_matches_the_contract(
     assert event["request"]["id"] == opened["id"]
     assert event["actors"] == {"request": {"email": "dev2@acme.io"}}
     assert event["step_outputs"] == {}
+
+
+def test_a_refused_person_is_never_an_actor(daemon: RunningDaemon, client: httpx.Client) -> None:
+    opened = request(client, "echo", "dev2@acme.io")
+    assert approve(client, opened["id"], "dev2@acme.io").status_code == 403  # self-approval
+    assert decide(client, opened["id"], "deny", "boss@acme.io").status_code == 200
+    with daemon.client("read-token") as reader:
+        runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    printed = next(r for r in runs if r["hook"] == "echo/after_deny")["stdout"]
+    actors = json.loads(printed)["actors"]
+    assert actors == {"request": {"email": "dev2@acme.io"}, "deny": {"email": "boss@acme.io"}}
 
 
 def test_integrations_never_expose_secrets(daemon: RunningDaemon, client: httpx.Client) -> None:

@@ -106,7 +106,9 @@ def event_document(
         payload["srn"] = f"hookrunner:access_request:{request.flow}:latest:{request.request_id}"
         document["request"] = request.to_dict()
         document["actors"] = {
-            entry.event: {"email": entry.actor} for entry in request.history if entry.actor
+            entry.event: {"email": entry.actor}
+            for entry in request.history
+            if entry.actor and entry.transition
         }
         document["step_outputs"] = request.step_outputs
     return document

@@ -9,6 +9,7 @@ outside ``allowed_values`` and an unknown target: all :class:`Invalid`, answered
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from hookrunner.flows.definition import FlowSettings, PromptField, parse_duration
@@ -42,9 +43,21 @@ def check_plain(value: Any, where: str) -> Any:
     return value
 
 
+def _from_text(kind: str, value: Any) -> Any:
+    """An int or bool given as text (a CLI ``--field rows=3``, a form) as its value."""
+    if not isinstance(value, str):
+        return value
+    if kind == "int" and re.fullmatch(r"-?[0-9]{1,18}", value):
+        return int(value)
+    if kind == "bool" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
 def _typed(field: PromptField, value: Any, settings: FlowSettings) -> Any:
     where = f"fields.{field.name}"
     kind = field.type
+    value = _from_text(kind, value)
     if kind in ("string", "target") and not isinstance(value, str):
         raise Invalid(f"{where}: must be a string")
     if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):

@@ -99,6 +99,8 @@ class HistoryEntry(NamedTuple):
     actor: str | None
     at: float
     message: str | None = None
+    # False for a note (a refusal, an error): nothing happened, so its actor acted on nothing.
+    transition: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         actor = {"email": self.actor} if self.actor else None

@@ -99,6 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     ALTER TABLE requests ADD COLUMN step_outputs TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE request_history ADD COLUMN transition INTEGER NOT NULL DEFAULT 1;
     """,
 )
 
@@ -364,9 +365,9 @@ class SqliteJournal:
     @staticmethod
     def _history_insert(request_id: str, entry: HistoryEntry) -> tuple[str, tuple[Any, ...]]:
         return (
-            "INSERT INTO request_history (request_id, event, actor, at, message)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (request_id, entry.event, entry.actor, entry.at, entry.message),
+            "INSERT INTO request_history (request_id, event, actor, at, message, transition)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (request_id, entry.event, entry.actor, entry.at, entry.message, entry.transition),
         )
 
     @staticmethod
@@ -463,7 +464,7 @@ class SqliteJournal:
 
     def note(self, request_id: str, entry: HistoryEntry, error: str | None = None) -> None:
         """Audit a step that changed no state (a refusal, a failure); ``error`` is shown."""
-        statements = [self._history_insert(request_id, entry)]
+        statements = [self._history_insert(request_id, entry._replace(transition=False))]
         if error is not None:
             statements.append(
                 ("UPDATE requests SET error = ?, updated_at = ? WHERE id = ?",
@@ -478,13 +479,15 @@ class SqliteJournal:
                 f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)
             ).fetchone()
             history = self._db.execute(
-                "SELECT event, actor, at, message FROM request_history WHERE request_id = ?"
+                "SELECT event, actor, at, message, transition FROM request_history"
+                " WHERE request_id = ?"
                 " ORDER BY rowid",
                 (request_id,),
             ).fetchall()
         if row is None:
             return None
-        return _request(row, tuple(HistoryEntry(*entry) for entry in history))
+        entries = tuple(HistoryEntry(e[0], e[1], e[2], e[3], bool(e[4])) for e in history)
+        return _request(row, entries)
 
     def requests(
         self, state: str | None = None, flow: str | None = None, limit: int = 100
