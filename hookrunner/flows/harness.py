@@ -20,15 +20,14 @@ import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import traceback  # noqa: E402
 import types  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 EVENT_ENV = "HOOKRUNNER_FLOW_EVENT"
 RESULT_ENV = "HOOKRUNNER_FLOW_RESULT"
 STEP_OUTPUT_ENV = "HOOKRUNNER_STEP_OUTPUT"
-TREE = Path(__file__).resolve().parent / "sym"
+HERE = os.path.dirname(os.path.realpath(__file__))
+TREE = os.path.join(HERE, "sym")
 
 
 class UsageError(Exception):
@@ -40,7 +39,7 @@ def load_tree() -> types.ModuleType:
     for name in [name for name in sys.modules if name == "sym" or name.startswith("sym.")]:
         del sys.modules[name]
     spec = importlib.util.spec_from_file_location(
-        "sym", TREE / "__init__.py", submodule_search_locations=[str(TREE)]
+        "sym", os.path.join(TREE, "__init__.py"), submodule_search_locations=[TREE]
     )
     if spec is None or spec.loader is None:
         raise UsageError(f"cannot load the sym tree at {TREE}")
@@ -67,9 +66,9 @@ def answer(argv: list[str], document_text: str) -> tuple[dict[str, Any], Any]:
     load_tree()
     # hookrunner's internals stay out of reach: the harness's own directory leaves
     # sys.path, and load_impl puts the flow's directory first.
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != TREE.parent]
+    sys.path[:] = [entry for entry in sys.path if os.path.realpath(entry or ".") != HERE]
     dispatch = importlib.import_module("sym._dispatch")
-    result = dispatch.run(Path(argv[1]), argv[2], document)
+    result = dispatch.run(argv[1], argv[2], document)
     return {"ok": True, "value": result.value}, result.step_output
 
 
@@ -86,6 +85,8 @@ def main(argv: list[str]) -> int:
         _write(os.environ.get(STEP_OUTPUT_ENV) if step_output is not None else None, step_output)
         code = 0
     except BaseException as exc:  # the handler's failure is the answer, whatever it was
+        import traceback  # only a failure pays for it
+
         traceback.print_exc()
         text = json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, default=str)
         code = 1

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
+import os
 import sys
 import types
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import _wire
@@ -40,9 +39,9 @@ class Answer(NamedTuple):
     step_output: dict[str, Any] | None = None
 
 
-def load_impl(path: Path) -> types.ModuleType:
+def load_impl(path: str) -> types.ModuleType:
     """Import ``impl.py`` as module ``impl``, its directory first on ``sys.path``."""
-    sys.path.insert(0, str(path.parent))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     spec = importlib.util.spec_from_file_location("impl", path)
     if spec is None or spec.loader is None:
         raise HandlerNotFound(f"cannot load {path}")
@@ -53,7 +52,7 @@ def load_impl(path: Path) -> types.ModuleType:
 
 
 def _kind(value: Any) -> str | None:
-    kind = getattr(value, MARKER, None) if inspect.isfunction(value) else None
+    kind = getattr(value, MARKER, None) if isinstance(value, types.FunctionType) else None
     return kind if isinstance(kind, str) else None
 
 
@@ -74,7 +73,7 @@ def describe(impl: types.ModuleType) -> dict[str, Any]:
             if field in prefetch:
                 raise HandlerNotFound(f"two @prefetch reducers for field {field!r}")
             prefetch.append(field)
-        elif name in REDUCER_NAMES and inspect.isfunction(value):
+        elif name in REDUCER_NAMES and isinstance(value, types.FunctionType):
             unknown.append(name)  # undecorated, it would be skipped with its policy
     strategy = find_strategy(impl)
     return {
@@ -90,18 +89,18 @@ def _strategies(module: types.ModuleType) -> set[type[AccessStrategy]]:
     return {
         value
         for value in vars(module).values()
-        if inspect.isclass(value)
+        if isinstance(value, type)
         and issubclass(value, AccessStrategy)
         and value is not AccessStrategy
-        and not inspect.isabstract(value)
+        and not getattr(value, "__abstractmethods__", None)
     }
 
 
 def find_strategy(impl: types.ModuleType) -> type[AccessStrategy] | None:
     """The one ``AccessStrategy`` subclass of ``impl.py`` (or of ``strategy.py`` beside it)."""
     found = _strategies(impl)
-    beside = Path(str(impl.__file__)).with_name(f"{STRATEGY_MODULE}.py")
-    if not found and beside.is_file():
+    beside = os.path.join(os.path.dirname(str(impl.__file__)), f"{STRATEGY_MODULE}.py")
+    if not found and os.path.isfile(beside):
         found = _strategies(importlib.import_module(STRATEGY_MODULE))
     if len(found) > 1:
         names = ", ".join(sorted(cls.__name__ for cls in found))
@@ -140,7 +139,7 @@ def run_strategy(impl: types.ModuleType, step: str, event: Event) -> Answer:
     return Answer(None, _wire.step_output(f"{strategy_class.__name__}.{step}", output))
 
 
-def run(impl_path: Path, name: str, document: dict[str, Any]) -> Answer:
+def run(impl_path: str, name: str, document: dict[str, Any]) -> Answer:
     """Answer harness request ``name`` for the flow at ``impl_path``."""
     set_document(document)
     if name == "describe":

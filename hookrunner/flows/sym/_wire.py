@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import enum
 import math
-import uuid
+import sys
 from typing import Any
 
 from .sdk.exceptions import SDKError
@@ -57,12 +57,19 @@ def jsonable(value: Any, where: str) -> Any:
         (datetime.datetime, lambda v: v.isoformat()),
         (datetime.date, lambda v: v.isoformat()),
         (datetime.timedelta, lambda v: int(v.total_seconds())),
-        (uuid.UUID, str),
     ]
     for kind, convert in converters:
         if isinstance(value, kind):
             return convert(value)
+    if _is_uuid(value):
+        return str(value)
     raise WrongReturnType(where, value, "JSON data (str, number, bool, list, dict, User, SRN)")
+
+
+def _is_uuid(value: Any) -> bool:
+    """Whether ``value`` is a UUID (``uuid`` is imported only where users' ids are used)."""
+    uuid = sys.modules.get("uuid")
+    return uuid is not None and isinstance(value, uuid.UUID)
 
 
 def directive(handler: str, value: Any) -> dict[str, Any] | None:
@@ -81,11 +88,8 @@ def directive(handler: str, value: Any) -> dict[str, Any] | None:
 def _person(handler: str, entry: Any) -> str:
     if isinstance(entry, User):
         return entry.email
-    if isinstance(entry, uuid.UUID) or (isinstance(entry, str) and "@" not in entry):
-        try:
-            email = email_for_id(uuid.UUID(str(entry)))
-        except ValueError:
-            email = None
+    if _is_uuid(entry) or (isinstance(entry, str) and "@" not in entry):
+        email = email_for_id(str(entry))
         if email is None:
             raise WrongReturnType(handler, entry, "users, their user_ids() or e-mail addresses")
         return email

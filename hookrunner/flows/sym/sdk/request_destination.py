@@ -20,6 +20,28 @@ class RequestDestination:
         self.allow_self = bool(allow_self)
         self.timeout = timeout
 
+    @classmethod
+    def parse_obj(cls, obj: Any) -> RequestDestination:
+        """The destination a dict describes (``{"channel_name": "#ops"}``, …), as Sym parses."""
+        if isinstance(obj, RequestDestination):
+            return obj
+        if not isinstance(obj, dict):
+            raise _invalid(f"cannot parse a destination from {obj!r}")
+        kinds: list[tuple[str, Any]] = [
+            ("channel_name", SlackChannelName),
+            ("channel_id", SlackChannelID),
+            ("user_id", SlackUser),
+            ("email", SlackUser),
+            ("users", SlackUserGroup),
+        ]
+        for key, kind in kinds:
+            if key in obj:
+                if kind is SlackUserGroup:
+                    obj = {**obj, "users": [SlackUser.parse_obj(user) for user in obj["users"]]}
+                destination: RequestDestination = kind(**obj)
+                return destination
+        raise _invalid(f"unknown type of destination: {obj!r}")
+
     def _to_wire(self) -> dict[str, Any]:
         """The destination as the daemon reads it (the contract's ``D``)."""
         raise _invalid(f"{type(self).__name__} is not a destination hookrunner can use")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from enum import Enum
 from typing import Any, Union
 
@@ -52,6 +51,8 @@ class RequestPermission:
 
     @staticmethod
     def _is_valid_uuid(value: Any) -> bool:
+        import uuid
+
         try:
             uuid.UUID(str(value))
         except ValueError:

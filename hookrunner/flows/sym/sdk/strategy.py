@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .resource import SRN
 from .strategies.integration import Integration
 from .target import AccessTarget
+
+if TYPE_CHECKING:
+    import uuid
 
 
 class Strategy:
@@ -26,6 +30,16 @@ class Strategy:
         self.targets = list(targets or [])
         self.integration = integration
         self.settings = dict(settings or {})
+
+    @property
+    def id(self) -> uuid.UUID:
+        import uuid
+
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"hookrunner:access_strategy:{self.name}")
+
+    @property
+    def srn(self) -> SRN:
+        return SRN("hookrunner", "access_strategy", self.type, self.name, "latest")
 
     def __repr__(self) -> str:
         return f"Strategy({self.type!r}, targets={[target.name for target in self.targets]})"

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
 import unicodedata
-import uuid
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .request_permission import PermissionLevel
 from .resource import SymBaseResource
 
+if TYPE_CHECKING:
+    import datetime
+    import uuid
+
 # Users get stable ids derived from their canonical e-mail, so user_ids() round-trips.
-USER_ID_NAMESPACE = uuid.UUID("6f6b7c2e-3d0c-5b8a-9a43-0c1d2f7e8a51")
-_EMAILS_BY_ID: dict[uuid.UUID, str] = {}
+USER_ID_NAMESPACE = "6f6b7c2e-3d0c-5b8a-9a43-0c1d2f7e8a51"
+_EMAILS_BY_ID: dict[str, str] = {}
 
 
 def canonical_email(email: str) -> str:
@@ -21,9 +23,9 @@ def canonical_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).casefold()
 
 
-def email_for_id(user_id: uuid.UUID) -> str | None:
-    """The e-mail of a user this process has seen with id ``user_id``."""
-    return _EMAILS_BY_ID.get(user_id)
+def email_for_id(user_id: str) -> str | None:
+    """The e-mail of a user whose ``id`` this process handed out."""
+    return _EMAILS_BY_ID.get(user_id.lower())
 
 
 def user_ids(user_list: list[User]) -> list[uuid.UUID]:
@@ -100,12 +102,15 @@ class User(SymBaseResource):
         self._first_name = first_name
         self._last_name = last_name
         self._type = type
-        self._id = uuid.uuid5(USER_ID_NAMESPACE, canonical_email(email))
-        _EMAILS_BY_ID[self._id] = email
 
     @property
     def id(self) -> uuid.UUID:
-        return self._id
+        """A stable id from the canonical e-mail (computed on use: uuid5 needs hashlib)."""
+        import uuid
+
+        user_id = uuid.uuid5(uuid.UUID(USER_ID_NAMESPACE), canonical_email(self._email))
+        _EMAILS_BY_ID[str(user_id)] = self._email
+        return user_id
 
     @property
     def email(self) -> str:

@@ -18,17 +18,17 @@ INTEGRATIONS_DOCS = "docs/sym-sdk.md"
 
 def call_integration(integration: str, function: str, **arguments: Any) -> Any:
     """Call ``integration``'s ``function`` for this flow, or raise why it cannot be called."""
-    configured = (document().get("flow") or {}).get("environment", {}).get("integrations") or {}
+    flow = document().get("flow") or {}
+    configured = (flow.get("environment") or {}).get("integrations") or {}
     if integration in configured:
-        message = (
-            f"integration {integration!r} is configured, but {integration}.{function}()"
-            " is not available in this hookrunner version"
-        )
+        reason = "is configured, but hookrunner cannot call it from a hook yet"
     else:
-        message = (
-            f"integration {integration!r} is not configured: add [integrations.{integration}]"
-            " to hookrunner's config and list it in the flow's integrations"
+        reason = (
+            f"is not configured: add [integrations.{integration}] to hookrunner's config"
+            " and list it in the flow's integrations"
         )
     raise SymIntegrationError(
-        message, hint=f"{integration}.{function}()", doc_url=INTEGRATIONS_DOCS
+        f"{integration}.{function}(): integration {integration!r} {reason}",
+        hint="",
+        doc_url=INTEGRATIONS_DOCS,
     )
