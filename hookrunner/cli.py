@@ -294,6 +294,7 @@ def validate(directory: str, parse_only: bool, config_file: str | None) -> None:
     settings = settings_from(config_file, only=HOOK_SECTIONS)
     root = Path(directory) / settings.repo.subdir if settings.repo.subdir else Path(directory)
     problems = validate_repository(root)
+    configure_logging("console", "critical")  # each problem is reported once, below
     if not parse_only and root.is_dir():
         problems += asyncio.run(import_flows(root, settings))
     for problem in problems:
