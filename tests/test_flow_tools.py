@@ -316,3 +316,12 @@ def test_validate_imports_each_flow_in_the_harness(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("__pycache__"))
     parsed_only = run("validate", str(tmp_path), "--no-import", *config)
     assert parsed_only.returncode == 0, parsed_only.stderr
+
+
+def test_dry_run_flow_of_a_broken_flow_is_refused_with_exit_1(dry_run_repo: Path) -> None:
+    (dry_run_repo / "flows/demo/impl.py").write_text("import no_such_module_anywhere\n")
+    result = dry_run_flow(dry_run_repo, "demo", "request", "--user", "dev@example.com", "--json")
+    assert result.returncode == 1, result.stderr
+    refusal = json.loads(result.stdout)["refusal"]
+    assert refusal.startswith("503 flow demo is not served: demo/impl.py does not import")
+    assert not list(dry_run_repo.rglob("__pycache__"))

@@ -79,6 +79,11 @@ def get_request_notifications(event):
 """,
         "",
     ),
+    "notify-fails": (
+        SYM_HEADER
+        + '\n\n@reducer\ndef get_request_notifications(event):\n    raise RuntimeError("x")\n',
+        "",
+    ),
     "typed": (
         SYM_HEADER
         + """
@@ -379,6 +384,10 @@ def test_notifications_are_recorded_in_the_history(client: httpx.Client) -> None
     entry = next(e for e in opened["history"] if e["event"] == "notify")
     assert "slack_channel #access-requests" in entry["message"]
     assert "not delivered" in entry["message"]
+    failing = request(client, "notify-fails")
+    assert failing["state"] == "pending"
+    entry = next(e for e in failing["history"] if e["event"] == "notify")
+    assert entry["message"] == "get_request_notifications failed: RuntimeError: x"
 
 
 # --- fields, targets, prefetch -------------------------------------------------------------
