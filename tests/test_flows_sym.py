@@ -604,6 +604,12 @@ def test_a_malformed_result_is_the_hooks_failure(
 # --- intake and identities ---------------------------------------------------------------------
 
 
+def test_a_reason_of_any_json_type_is_recorded_as_text(client: httpx.Client) -> None:
+    opened = request(client, "open", fields={"reason": ["INC-1", 2]})
+    assert opened["history"][0]["message"] == '["INC-1", 2]'
+    assert client.get("/v1/requests").status_code == 200
+
+
 def test_a_requester_may_withdraw_their_own_request(client: httpx.Client) -> None:
     opened = request(client, "perm-admin")
     withdrawn = decide(client, opened["id"], "deny", "DEV@acme.io", "not needed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 import weakref
@@ -85,6 +86,14 @@ def _reason(reason: str | None) -> dict[str, Any]:
     if len(reason) > MAX_REASON:
         raise Invalid(f"reason: longer than {MAX_REASON} characters")
     return {"reason": check_text(reason, "reason")}
+
+
+def _message(fields: dict[str, Any]) -> str | None:
+    """The history message of an event: its ``reason``, as text whatever its type."""
+    reason = fields.get("reason")
+    if reason is None or isinstance(reason, str):
+        return reason
+    return json.dumps(reason)[:MAX_REASON]
 
 
 class Engine:
@@ -187,7 +196,7 @@ class Engine:
             )  # fmt: skip
             actor = Actor(email, "api")
             directive = await self._on(step, "request", record, actor, {})
-            entry = HistoryEntry("request", email, now, fields.get("reason"))
+            entry = HistoryEntry("request", email, now, _message(fields))
             expiry = (("expire", now + settings.request_timeout),)
             await asyncio.to_thread(self.journal.create_request, record, entry, expiry, dedup_key)
             self._transitioned(record, "pending")
@@ -304,7 +313,7 @@ class Engine:
         self, step: Step, record: RequestRecord, name: str, actor: Actor, fields: dict[str, Any]
     ) -> tuple[RequestRecord, bool]:
         now = time.time()
-        entry = HistoryEntry(name, actor.email, now, fields.get("reason"))
+        entry = HistoryEntry(name, actor.email, now, _message(fields))
         call: HookCall | None = None
         if name in ("approve", "deny"):
             rule = rule_for(name, record.state, record.request_id)
