@@ -191,6 +191,11 @@ def test_bad_fields_are_refused(fields: dict[str, Any], message: str) -> None:
         check_fields(TYPED, fields)
 
 
+def test_fields_too_large_for_an_event_are_refused() -> None:
+    with pytest.raises(Invalid, match="more than 65536 bytes"):
+        check_fields(FlowSettings(), {"notes": "x" * 70_000})
+
+
 def test_a_stored_row_from_before_the_checks_still_lists() -> None:
     stored = '{"x": NaN, "y": "\\udc00", "z": [Infinity]}'
     safe = plain_object(stored)

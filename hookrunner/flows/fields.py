@@ -8,6 +8,7 @@ outside ``allowed_values`` and an unknown target: all :class:`Invalid`, answered
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -17,6 +18,9 @@ from hookrunner.flows.errors import Invalid
 from hookrunner.flows.identity import canonical_email
 
 TARGET_FIELD = "target"
+# Every event carries the fields in one environment variable (capped at 128 KiB), with
+# room left for the rest of the event.
+MAX_FIELDS_BYTES = 64 * 1024
 
 
 def check_text(value: str, where: str) -> str:
@@ -102,6 +106,8 @@ def check_fields(settings: FlowSettings, fields: dict[str, Any]) -> dict[str, An
     checked = {
         check_text(key, "fields"): check_plain(v, f"fields.{key}") for key, v in fields.items()
     }
+    if len(json.dumps(checked).encode()) > MAX_FIELDS_BYTES:
+        raise Invalid(f"fields: more than {MAX_FIELDS_BYTES} bytes as JSON")
     for field in _declared(settings):
         value = checked.get(field.name)
         if value is None and field.default is not None:
