@@ -158,3 +158,31 @@ def test_unknown_names_are_refused(policy: Path, tmp_path: Path) -> None:
     assert run_harness(policy / "impl.py", "rm -rf", event, tmp_path).error.startswith(
         "HandlerNotFound: 'rm -rf' is not a hook"
     )
+
+
+def test_a_strategy_beside_impl_py_is_found_and_needs_an_identity(tmp_path: Path) -> None:
+    impl = FLOWS / "strategy_file/impl.py"
+    assert run_harness(impl, "describe", None, tmp_path).value["strategy"] == "TicketAccess"
+    event = event_document(impl.parent, "escalate", "boss@acme.io", {"target": "support-tool"})
+    missing = run_harness(impl, "strategy:escalate", event, tmp_path)
+    assert missing.error.startswith("IdentityNotFound: No identity found for dev@acme.io")
+    assert missing.step_output is None
+    event["actors"]["request"]["identities"] = {
+        "slack": [{"service_id": "slack-1", "user_id": "U0DEV"}]
+    }
+    event["flow"]["strategy"]["integration"] = "slack"
+    escalated = run_harness(impl, "strategy:escalate", event, tmp_path)
+    assert escalated.value is None
+    assert escalated.step_output == {"ticket_for": "U0DEV", "target": "support-tool"}
+    event["name"] = "deescalate"
+    assert run_harness(impl, "strategy:deescalate", event, tmp_path).step_output == {}
+
+
+def test_two_strategies_fail_describe(tmp_path: Path) -> None:
+    flow = tmp_path / "two"
+    shutil.copytree(FLOWS / "custom_strategy", flow)
+    with (flow / "impl.py").open("a") as impl:
+        impl.write("\n\nclass Another(GrantsApi):\n    pass\n")
+    assert run_harness(flow / "impl.py", "describe", None, tmp_path).error == (
+        "HandlerNotFound: more than one AccessStrategy subclass: Another, GrantsApi"
+    )

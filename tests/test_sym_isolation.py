@@ -61,3 +61,41 @@ def test_legacy_names_resolve_to_the_runtime_under_a_decoy(
         "destination": {"type": "slack_channel", "name": "#legacy", "allow_self": False,
                         "timeout": None},
     }  # fmt: skip
+
+
+PROBE_IMPL = """\
+import importlib
+
+from sym.sdk.annotations import hook
+from sym.sdk.templates import ApprovalTemplate
+
+
+def reachable(name):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+@hook
+def on_request(event):
+    import hookrunner.sdk
+    import sym.sdk
+
+    return ApprovalTemplate.ignore(
+        message="probe",
+        internals=[reachable(name) for name in ("hookrunner.flows.engine", "hookrunner.config",
+                                                  "engine", "runner", "harness")],
+        same=[hookrunner.sdk.User is sym.sdk.User, hookrunner.sdk.hook is hook],
+    )
+"""
+
+
+def test_a_hook_reaches_the_sdk_but_not_hookrunners_internals(tmp_path: Path) -> None:
+    flow = tmp_path / "probe"
+    flow.mkdir()
+    (flow / "impl.py").write_text(PROBE_IMPL)
+    event = event_document(flow, "request", "dev@acme.io")
+    fields = run_harness(flow / "impl.py", "on_request", event, tmp_path).value["fields"]
+    assert fields == {"internals": [False] * 5, "same": [True, True]}
