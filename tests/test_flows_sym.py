@@ -69,6 +69,20 @@ def get_approvers(event):
     ),
     "open": (SYM_HEADER, ""),
     "no-revoke": (SYM_HEADER, "allow_revoke = false\n"),
+    "short": (
+        SYM_HEADER
+        + """
+from datetime import timedelta
+
+
+@hook
+def on_request(event):
+    if event.payload.fields.get("shift") == "bad":
+        return ApprovalTemplate.request(duration="soon")
+    return ApprovalTemplate.request(duration=timedelta(minutes=10))
+""",
+        'max_duration = "1h"\n',
+    ),
     "notify": (
         SYM_HEADER
         + """
@@ -491,6 +505,15 @@ def test_on_deescalate_returning_a_directive_cannot_keep_access(
     revoked_early = request(client, "deescalate-directive")
     approve(client, revoked_early["id"], "boss@acme.io")
     assert decide(client, revoked_early["id"], "revoke", "dev@acme.io").json()["state"] == "revoked"
+
+
+def test_on_request_may_set_the_duration(client: httpx.Client) -> None:
+    assert request(client, "short", duration="2h")["duration_s"] == 600
+    bad = client.post(
+        "/v1/flows/short/requests",
+        json={"user": {"email": "dev@acme.io"}, "fields": {"shift": "bad"}},
+    )
+    assert bad.status_code == 403 and "invalid duration" in bad.json()["detail"]
 
 
 def test_allow_revoke_false_refuses_people_but_not_the_timer(client: httpx.Client) -> None:

@@ -88,6 +88,15 @@ def _reason(reason: str | None) -> dict[str, Any]:
     return {"reason": check_text(reason, "reason")}
 
 
+def _hook_duration(value: Any) -> float:
+    """The ``duration`` of ``on_request``'s template, in seconds (``timedelta`` arrives as
+    seconds); a value that is none is the hook's failure."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise Refused(f"on_request returned an invalid duration {value!r}: {exc}") from None
+
+
 def _message(fields: dict[str, Any]) -> str | None:
     """The history message of an event: its ``reason``, as text whatever its type."""
     reason = fields.get("reason")
@@ -196,6 +205,9 @@ class Engine:
             )  # fmt: skip
             actor = Actor(email, "api")
             directive = await self._on(step, "request", record, actor, {})
+            if directive is not None and directive["fields"].get("duration") is not None:
+                chosen = _hook_duration(directive["fields"]["duration"])
+                record = record._replace(duration_s=settings.duration_for(chosen))
             entry = HistoryEntry("request", email, now, _message(fields))
             expiry = (("expire", now + settings.request_timeout),)
             await asyncio.to_thread(self.journal.create_request, record, entry, expiry, dedup_key)
