@@ -15,19 +15,17 @@ import json
 import time
 import uuid
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import structlog
 
 from hookrunner import metrics
 from hookrunner.config import Settings
-from hookrunner.execution import RunResult
 from hookrunner.flows import permissions
-from hookrunner.flows.catalog import Catalog, FlowState, ServedFlow
-from hookrunner.flows.definition import DEESCALATE_RUNBOOK, ESCALATE_RUNBOOK, parse_duration
+from hookrunner.flows.calls import Calls, Step
+from hookrunner.flows.catalog import Catalog, FlowState
+from hookrunner.flows.definition import parse_duration
 from hookrunner.flows.errors import (
     Conflict,
     FlowEngineError,
@@ -37,7 +35,7 @@ from hookrunner.flows.errors import (
     NotFound,
     Refused,
 )
-from hookrunner.flows.events import Actor, event_document
+from hookrunner.flows.events import Actor
 from hookrunner.flows.fields import check_fields, check_text
 from hookrunner.flows.identity import canonical_email
 from hookrunner.flows.runner import FlowRunner, HookCall
@@ -66,18 +64,6 @@ class Opened(NamedTuple):
 
     record: RequestRecord
     duplicate: bool
-
-
-@dataclass
-class Step:
-    """One walk through the state machine, on one snapshot of one flow."""
-
-    flow: ServedFlow
-    runner: FlowRunner
-    results: list[RunResult] = field(default_factory=list)
-    seen: Counter[str] = field(default_factory=Counter)
-    revoke: bool = False  # a deescalation somebody asked for, rather than the timer's
-    attempt: int = 0  # how often the timer driving this step has already been retried
 
 
 def _reason(reason: str | None) -> dict[str, Any]:
@@ -117,9 +103,7 @@ class Engine:
         self.repository = repository
         self.settings = settings
         self.catalog = Catalog(settings)
-        self.roles = permissions.Roles(settings.roles)
-        # dry-run of approve must not grant access: it reports the runbook instead.
-        self.run_runbooks = run_runbooks
+        self.calls = Calls(journal, settings, permissions.Roles(settings.roles), run_runbooks)
         self.timers_changed = asyncio.Event()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -130,15 +114,15 @@ class Engine:
         email = canonical_email(email)
         async with self._step(slug, "flow.prompt", {"user": email}) as step:
             actor = Actor(email, "api")
-            await self._on(step, "prompt", None, actor, fields)
-            await self._after(step, "prompt", None, actor, fields)
+            await self.calls.on(step, "prompt", None, actor, fields)
+            await self.calls.after(step, "prompt", None, actor, fields)
 
     async def options(self, slug: str, name: str, email: str) -> list[dict[str, Any]]:
         """The options of prompt field ``name`` for ``email`` (who opens the form, as in
         Sym), from its ``@prefetch`` reducer."""
         email = canonical_email(email)
         async with self._step(slug, "flow.prefetch", {"field": name, "user": email}) as step:
-            return await self._options(step, name, Actor(email, "api"))
+            return await self.calls.options(step, name, Actor(email, "api"))
 
     async def flows(self) -> tuple[str | None, list[FlowState]]:
         """The commit served, and each of its flows: served, or broken and why."""
@@ -192,7 +176,7 @@ class Engine:
         async with self._step(slug, "flow.request", {"user": email}) as step:
             settings = step.flow.definition.settings
             fields = check_fields(settings, fields)
-            await self._check_prefetched(step, fields, Actor(email, "api"))
+            await self.calls.check_prefetched(step, fields, Actor(email, "api"))
             if duration is None and "duration" in fields:
                 try:
                     duration = parse_duration(fields["duration"])
@@ -204,7 +188,7 @@ class Engine:
                 settings.duration_for(duration), now, expires_at=now + settings.request_timeout,
             )  # fmt: skip
             actor = Actor(email, "api")
-            directive = await self._on(step, "request", record, actor, {})
+            directive = await self.calls.on(step, "request", record, actor, {})
             if directive is not None and directive["fields"].get("duration") is not None:
                 chosen = _hook_duration(directive["fields"]["duration"])
                 record = record._replace(duration_s=settings.duration_for(chosen))
@@ -212,12 +196,12 @@ class Engine:
             expiry = (("expire", now + settings.request_timeout),)
             await asyncio.to_thread(self.journal.create_request, record, entry, expiry, dedup_key)
             self._transitioned(record, "pending")
-            await self._notify(step, record, actor)
+            await self.calls.notify(step, record, actor)
             record = await self._read(record.request_id)
             if directive is not None and directive["directive"] != "request":
                 async with self._lock(record.request_id):
                     return await self._redirect(step, record, "request", actor, {}, directive)
-            await self._after(step, "request", record, actor, {})
+            await self.calls.after(step, "request", record, actor, {})
             return record
 
     async def act(
@@ -235,7 +219,7 @@ class Engine:
                 if event != "revoke":
                     return await self._fire(step, record, event, actor, fields)
                 step.revoke = True
-                await self._check_revoker(step, record, actor)
+                await self.calls.check_revoker(step, record, actor)
                 return await self._fire(step, record, "deescalate", actor, fields)
 
     async def fire_timer(self, timer: TimerRecord) -> None:
@@ -264,7 +248,7 @@ class Engine:
                     await asyncio.to_thread(
                         self.journal.finish_timers, record.request_id, ("escalate",)
                     )
-                    await self._note(record, name, None, f"cannot escalate: {exc}", error=True)
+                    await self.calls.note(record, name, None, f"cannot escalate: {exc}", error=True)
                 else:
                     await self._retry_deescalation(record, timer.kind, timer.attempt, str(exc))
 
@@ -276,23 +260,23 @@ class Engine:
         step.seen[name] += 1
         if step.seen[name] > MAX_FIRINGS_PER_EVENT:
             message = f"recursion gate: {name} was fired again by its own flow; stopped"
-            await self._note(record, name, actor.email, message, error=True)
+            await self.calls.note(record, name, actor.email, message, error=True)
             raise Refused(message)
         rule_for("revoke" if name == "deescalate" and step.revoke else name, record.state,
                  record.request_id)  # fmt: skip
         try:
             if name in ("approve", "deny") and actor.channel == "api":
-                await self._check_decider(step, record, name, actor)
-            directive = await self._on(step, name, record, actor, fields)
+                await self.calls.check_decider(step, record, name, actor)
+            directive = await self.calls.on(step, name, record, actor, fields)
         except Refused as refusal:
-            await self._note(record, name, actor.email, f"refused: {refusal}", error=False)
+            await self.calls.note(record, name, actor.email, f"refused: {refusal}", error=False)
             raise
         if directive is not None:
             return await self._redirect(step, record, name, actor, fields, directive)
         record, done = await self._default_step(step, record, name, actor, fields)
         if not done:
             return record
-        await self._after(step, name, record, actor, fields)
+        await self.calls.after(step, name, record, actor, fields)
         if name == "approve":
             try:
                 record = await self._fire(step, record, "escalate", actor.fired_by_flow(), {})
@@ -300,7 +284,7 @@ class Engine:
                 await asyncio.to_thread(
                     self.journal.finish_timers, record.request_id, ("escalate",)
                 )
-                await self._note(record, "escalate", None, f"not escalated: {exc}", error=True)
+                await self.calls.note(record, "escalate", None, f"not escalated: {exc}", error=True)
                 record = await self._read(record.request_id)
         return record
 
@@ -316,7 +300,7 @@ class Engine:
         target = str(directive["directive"])
         if target not in REDIRECTABLE:
             message = f"on_{name} redirected to {target}, which an open request cannot take"
-            await self._note(record, name, actor.email, message, error=True)
+            await self.calls.note(record, name, actor.email, message, error=True)
             raise Refused(message)
         merged = {**fields, **directive["fields"]}
         return await self._fire(step, record, target, actor.fired_by_flow(), merged)
@@ -335,14 +319,16 @@ class Engine:
                 cancel_timers=("expire",), add_timers=escalate_now,
             )  # fmt: skip
         elif name == "escalate":
-            call = await self._strategy(step, name, record, actor, fields)
+            call = await self.calls.strategy(step, name, record, actor, fields)
             if call is not None and not call.ok:
                 await asyncio.to_thread(
                     self.journal.finish_timers, record.request_id, ("escalate",)
                 )
-                message = f"{self._step_label(step, name)} failed, access not granted: {call.error}"
+                message = (
+                    f"{self.calls.step_label(step, name)} failed, access not granted: {call.error}"
+                )
                 log.error("escalation_failed", request_id=record.request_id, error=call.error)
-                await self._note(record, name, actor.email, message, error=True)
+                await self.calls.note(record, name, actor.email, message, error=True)
                 return await self._read(record.request_id), False
             rule = rule_for(name, record.state, record.request_id)
             expires = now + record.duration_s
@@ -353,7 +339,7 @@ class Engine:
                 cancel_timers=("escalate",), add_timers=(("deescalate", expires),),
             )  # fmt: skip
         else:
-            call = await self._strategy(step, name, record, actor, fields)
+            call = await self.calls.strategy(step, name, record, actor, fields)
             if call is not None and not call.ok:
                 kind = "revoke" if step.revoke else "deescalate"
                 await self._retry_deescalation(record, kind, step.attempt, str(call.error))
@@ -365,7 +351,9 @@ class Engine:
                 cancel_timers=("escalate", "deescalate", "revoke"),
             )  # fmt: skip
         if call is not None and call.output_error is not None:
-            await self._note(record, name, None, f"step output ignored: {call.output_error}", True)
+            await self.calls.note(
+                record, name, None, f"step output ignored: {call.output_error}", True
+            )
         if not await asyncio.to_thread(self.journal.transition, record.request_id, change):
             current = await self._read(record.request_id)
             raise Conflict(f"request {record.request_id} is {current.state}; cannot {name}")
@@ -406,208 +394,7 @@ class Engine:
             retry_in_s=delay,
             error=error,
         )
-        await self._note(record, "deescalate", None, message, error=True)
-
-    # --- hooks, reducers, strategy -------------------------------------------------------
-
-    async def _on(
-        self,
-        step: Step,
-        name: str,
-        record: RequestRecord | None,
-        actor: Actor,
-        fields: dict[str, Any],
-    ) -> dict[str, Any] | None:
-        """``on_<name>``'s directive; a failure blocks the event (fail closed), except for
-        ``on_deescalate``: whatever it does, removing access goes on."""
-        hook = f"on_{name}"
-        call = await self._call(step, hook, name, record, actor, fields)
-        if call is None:
-            return None
-        if name == "deescalate" and record is not None:
-            await self._overrule(record, hook, call)
-            return None
-        if not call.ok:
-            raise Refused(f"{hook} failed, so the {name} is blocked: {call.error}")
-        directive: dict[str, Any] | None = call.value
-        if directive is None:
-            return None
-        if directive["directive"] == "ignore":
-            raise Refused(directive["message"] or f"{hook} ignored the {name}")
-        if name == "prompt":  # on_prompt can only refuse
-            return None
-        return directive
-
-    async def _overrule(self, record: RequestRecord, hook: str, call: HookCall) -> None:
-        """``on_deescalate`` cannot keep access: its failure or directive is recorded."""
-        if not call.ok:
-            log.warning("hook_failed", hook=hook, request_id=record.request_id, error=call.error)
-            await self._note(record, "deescalate", None, f"{hook} failed: {call.error}", True)
-        elif call.value is not None:
-            returned = call.value["directive"]
-            log.warning("directive_overruled", hook=hook, request_id=record.request_id,
-                        directive=returned)  # fmt: skip
-            message = f"{hook} returned {returned}; ignored, deescalation always proceeds"
-            await self._note(record, "deescalate", None, message, error=False)
-
-    async def _after(
-        self,
-        step: Step,
-        name: str,
-        record: RequestRecord | None,
-        actor: Actor,
-        fields: dict[str, Any],
-    ) -> None:
-        hook = f"after_{name}"
-        call = await self._call(step, hook, name, record, actor, fields)
-        if call is not None and not call.ok:
-            log.warning("hook_failed", hook=hook, error=call.error)
-
-    async def _call(
-        self,
-        step: Step,
-        hook: str,
-        name: str,
-        record: RequestRecord | None,
-        actor: Actor,
-        fields: dict[str, Any],
-    ) -> HookCall | None:
-        """Run ``hook`` (a hook, reducer or prefetch); ``None`` when the flow lacks it."""
-        if not step.flow.defines(hook) and not hook.startswith("prefetch:"):
-            return None
-        return await self._run_harness(step, hook, name, record, actor, fields)
-
-    async def _run_harness(
-        self,
-        step: Step,
-        target: str,
-        name: str,
-        record: RequestRecord | None,
-        actor: Actor,
-        fields: dict[str, Any],
-    ) -> HookCall:
-        event = self._event(step, name, record, actor, fields)
-        request_id = record.request_id if record is not None else ""
-        call = await step.runner.hook(step.flow.definition, target, event, request_id)
-        step.results.append(call.result)
-        return call
-
-    def _event(
-        self,
-        step: Step,
-        name: str,
-        record: RequestRecord | None,
-        actor: Actor,
-        fields: dict[str, Any],
-    ) -> dict[str, Any]:
-        view = step.flow.view
-        return event_document(name, view, record, actor, fields, time.time(), self.roles.role_of)
-
-    @staticmethod
-    def _step_label(step: Step, name: str) -> str:
-        if step.flow.definition.settings.strategy == "custom":
-            return f"the custom strategy's {name}"
-        return ESCALATE_RUNBOOK if name == "escalate" else DEESCALATE_RUNBOOK
-
-    async def _strategy(
-        self, step: Step, name: str, record: RequestRecord, actor: Actor, fields: dict[str, Any]
-    ) -> HookCall | None:
-        """Grant or remove access: the flow's runbook or its ``AccessStrategy``."""
-        definition = step.flow.definition
-        # A custom strategy always runs: on a broken flow its failure is retried, loudly;
-        # access is never marked removed without the step that removes it.
-        custom = definition.settings.strategy == "custom"
-        path = None if custom else definition.runbook(self._step_label(step, name))
-        if not custom and path is None:
-            return None
-        if not self.run_runbooks:
-            log.warning("runbook_not_run", step=name, reason="dry-run")
-            return None
-        event = self._event(step, name, record, actor, fields)
-        if custom:
-            call = await step.runner.hook(definition, f"strategy:{name}", event, record.request_id)
-        else:
-            assert path is not None
-            call = await step.runner.runbook(definition, path, event, record.request_id)
-        step.results.append(call.result)
-        return call
-
-    async def _notify(self, step: Step, record: RequestRecord, actor: Actor) -> None:
-        """``get_request_notifications``: recorded and logged until Slack delivers them."""
-        call = await self._call(step, "get_request_notifications", "request", record, actor, {})
-        if call is None:
-            return
-        if not call.ok:
-            message = f"get_request_notifications failed: {call.error}"
-            log.warning("notifications_failed", request_id=record.request_id, error=call.error)
-            await self._note(record, "notify", None, message, error=False)
-            return
-        destinations = [d for n in call.value for d in n["destinations"]]
-        shown = ", ".join(_destination_name(d) for d in destinations) or "nowhere"
-        log.info("request_notifications", request_id=record.request_id, destinations=shown,
-                 delivered=False)  # fmt: skip
-        message = f"to be announced in {shown} (not delivered: no Slack delivery)"
-        await self._note(record, "notify", None, message, error=False)
-
-    async def _options(self, step: Step, name: str, actor: Actor) -> list[dict[str, Any]]:
-        if name not in step.flow.described.prefetch:
-            raise NotFound(f"flow {step.flow.slug} has no @prefetch field {name!r}")
-        call = await self._call(step, f"prefetch:{name}", "prompt", None, actor, {})
-        assert call is not None
-        if not call.ok:
-            raise Refused(f"the @prefetch reducer of {name} failed: {call.error}")
-        options: list[dict[str, Any]] = call.value
-        return options
-
-    async def _check_prefetched(self, step: Step, fields: dict[str, Any], actor: Actor) -> None:
-        """A submitted value of a prefetch field must be one of its options."""
-        for name in sorted(step.flow.described.prefetch & set(fields)):
-            values = [option["value"] for option in await self._options(step, name, actor)]
-            if fields[name] not in values:
-                raise Invalid(f"fields.{name}: {fields[name]!r} is not one of its options")
-
-    # --- who may act ---------------------------------------------------------------------
-
-    async def _deciders(
-        self, step: Step, record: RequestRecord, name: str, actor: Actor
-    ) -> permissions.Deciders:
-        """Who may approve or deny: ``get_permissions``, else ``get_approvers``, else
-        ``flow.toml``, else anyone but the requester. A failed reducer: nobody."""
-        flow = step.flow
-        settings = flow.definition.settings
-        for reducer in ("get_permissions", "get_approvers"):
-            call = await self._call(step, reducer, name, record, actor, {})
-            if call is None:
-                continue
-            if not call.ok:
-                return permissions.nobody(f"{reducer} failed, so nobody may approve: {call.error}")
-            if reducer == "get_permissions":
-                return permissions.from_permissions(call.value, self.roles)
-            slack = permissions.has_slack(settings.integrations, self.settings.integrations)
-            return permissions.from_approvers(call.value, settings.allow_self_approval, slack)
-        return permissions.from_settings(settings.approvers, settings.allow_self_approval)
-
-    async def _check_decider(
-        self, step: Step, record: RequestRecord, name: str, actor: Actor
-    ) -> None:
-        email = actor.email or ""
-        if name == "deny" and email == record.requester:
-            return  # a requester may always withdraw their own pending request
-        deciders = await self._deciders(step, record, name, actor)
-        deciders.check(email, record.requester, step.flow.slug)
-
-    async def _check_revoker(self, step: Step, record: RequestRecord, actor: Actor) -> None:
-        email = actor.email or ""
-        if not step.flow.definition.settings.allow_revoke:
-            refusal = f"flow {step.flow.slug} does not allow revoking (allow_revoke = false)"
-        elif email == record.requester or (
-            await self._deciders(step, record, "deescalate", actor)
-        ).admits(email):
-            return
-        else:
-            refusal = f"{email} may not revoke: neither the requester nor an approver"
-        await self._note(record, "revoke", email, f"refused: {refusal}", False)
-        raise Refused(refusal)
+        await self.calls.note(record, "deescalate", None, message, error=True)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -655,33 +442,10 @@ class Engine:
             raise NotFound(f"no request {request_id!r}")
         return record
 
-    async def _note(
-        self, record: RequestRecord, event: str, actor: str | None, message: str, error: bool
-    ) -> None:
-        entry = HistoryEntry(event, actor, time.time(), message)
-        await asyncio.to_thread(
-            self.journal.note, record.request_id, entry, message if error else None
-        )
-
     def _transitioned(self, record: RequestRecord, state: str) -> None:
         metrics.FLOW_TRANSITIONS.labels(flow=record.flow, to=state).inc()
         log.info("flow_transition", request_id=record.request_id, flow=record.flow, to=state)
         self.timers_changed.set()
-
-
-def _destination_name(destination: dict[str, Any]) -> str:
-    if destination.get("type") == "fallback":
-        return " or ".join(_destination_name(d) for d in destination["destinations"])
-    if isinstance(destination.get("users"), list):  # a group direct message
-        members = ", ".join(
-            _destination_name(d) for d in destination["users"] if isinstance(d, dict)
-        )
-        return f"{destination['type']} ({members})"
-    label = next(
-        (str(destination[key]) for key in ("name", "handle", "email", "id") if key in destination),
-        "?",
-    )
-    return f"{destination['type']} {label}"
 
 
 __all__ = ["Engine", "FlowEngineError", "Opened", "SnapshotSource"]
