@@ -46,9 +46,8 @@ def _patterns(entries: Iterable[str]) -> frozenset[str]:
 
 
 class Deciders(NamedTuple):
-    """The people who may approve or deny one request, and where that rule came from."""
+    """The people who may approve or deny one request."""
 
-    source: str
     everyone: bool = False
     patterns: frozenset[str] = frozenset()
     allow_self: bool = False
@@ -68,7 +67,7 @@ class Deciders(NamedTuple):
 
 
 def nobody(reason: str) -> Deciders:
-    return Deciders("refused", nobody=reason)
+    return Deciders(nobody=reason)
 
 
 def _users(emails: list[str]) -> frozenset[str]:
@@ -80,14 +79,14 @@ def from_permissions(answer: dict[str, Any], roles: Roles) -> Deciders:
     level = answer["approve_deny"]
     allow_self = bool(answer["allow_self_approval"])
     if level == "ALL_USERS":
-        return Deciders("get_permissions", everyone=True, allow_self=allow_self)
+        return Deciders(everyone=True, allow_self=allow_self)
     if level == "ADMIN":
         patterns = roles.admins
     elif level == "MEMBER":
         patterns = roles.members
     else:
         patterns = _users(level["users"])
-    return Deciders("get_permissions", patterns=patterns, allow_self=allow_self)
+    return Deciders(patterns=patterns, allow_self=allow_self)
 
 
 def has_slack(names: Iterable[str], integrations: dict[str, IntegrationSettings]) -> bool:
@@ -96,7 +95,7 @@ def has_slack(names: Iterable[str], integrations: dict[str, IntegrationSettings]
 
 def from_approvers(answer: dict[str, Any], allow_self: bool, slack: bool) -> Deciders:
     if "users" in answer:
-        return Deciders("get_approvers", patterns=_users(answer["users"]), allow_self=allow_self)
+        return Deciders(patterns=_users(answer["users"]), allow_self=allow_self)
     kind = answer["destination"].get("type", "destination")
     if not slack:
         return nobody(
@@ -111,5 +110,5 @@ def from_approvers(answer: dict[str, Any], allow_self: bool, slack: bool) -> Dec
 
 def from_settings(approvers: list[str], allow_self: bool) -> Deciders:
     if approvers:
-        return Deciders("flow.toml", patterns=_users(approvers), allow_self=allow_self)
-    return Deciders("anyone", everyone=True, allow_self=allow_self)
+        return Deciders(patterns=_users(approvers), allow_self=allow_self)
+    return Deciders(everyone=True, allow_self=allow_self)
