@@ -587,3 +587,18 @@ def flow_show(
     """Show one request with its history."""
     path = f"/v1/requests/{request_id}"
     _print_request(call_daemon(config_file, token_file, "GET", path), as_json)
+
+
+@flow.command("flows")
+@click.option("--json", "as_json", is_flag=True)
+@client_options
+def flow_flows(as_json: bool, config_file: str | None, token_file: str | None) -> None:
+    """List the flows of the current snapshot: served, or broken and why."""
+    answer = call_daemon(config_file, token_file, "GET", "/v1/flows")
+    for state in answer["flows"]:
+        if as_json:
+            click.echo(json.dumps(state))
+        elif state["served"]:
+            click.echo(f"{state['slug']} served (strategy {state['strategy']})")
+        else:
+            click.echo(f"{state['slug']} BROKEN: {state['error']}")

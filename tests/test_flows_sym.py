@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon
-from test_flows import decide, grant_log, wait_for_state
+from test_flows import cli, decide, grant_log, wait_for_state
 
 SYM_HEADER = """\
 from sym.sdk.annotations import hook, prefetch, reducer
@@ -555,6 +555,15 @@ def test_a_broken_flow_is_not_served(daemon: RunningDaemon, slug: str, reason: s
     assert listed["typed"]["served"] is True
     assert listed["typed"]["targets"][0]["name"] == "orders-ro"
     assert listed["typed"]["integrations"] == ["idp"]
+
+
+def test_flow_flows_cli_names_the_broken_flows(daemon: RunningDaemon) -> None:
+    listed = cli(daemon, "flows")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert "typed served (strategy runbook)" in lines
+    assert "custom served (strategy custom)" in lines
+    assert any(line.startswith("bad-import BROKEN: ") for line in lines)
 
 
 def test_deescalation_still_runs_when_the_flow_breaks_after_escalation(
