@@ -233,7 +233,7 @@ def after_request(event):
 def after_deny(event):
     print(os.environ["HOOKRUNNER_FLOW_EVENT"])
 """,
-        "",
+        'integrations = ["idp"]\n',
     ),
     "hostile": (
         SYM_HEADER
@@ -704,7 +704,11 @@ def test_the_event_document_matches_the_contract(
     assert event["user"] == {"email": "dev2@acme.io", "role": "member"}
     assert event["channel"] == {"type": "api", "identifier": None}
     assert event["flow"]["srn"] == "hookrunner:flow:echo:latest"
-    assert event["flow"]["environment"] == {"name": "hookrunner", "integrations": {}}
+    assert event["flow"]["environment"] == {
+        "name": "hookrunner",
+        "integrations": {"idp": {"type": "okta", "external_id": "acme.okta.com", "settings": {}}},
+    }
+    assert "/nonexistent/okta" not in printed  # the token file stays in the daemon
     assert event["flow"]["strategy"] == {"type": "runbook", "targets": []}
     assert event["payload"]["srn"] == f"hookrunner:access_request:echo:latest:{opened['id']}"
     assert event["payload"]["user"] == {"email": "dev2@acme.io", "role": "member"}
