@@ -204,7 +204,8 @@ def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
     daemon.start()
     impl = work_repo.work / "flows/bench/impl.py"
     result = tmp / "result.json"
-    env = {**os.environ, EVENT_ENV: '{"name": "approve"}', RESULT_ENV: str(result)}
+    event = {"name": "approve", "user": {"email": "boss@example.com"}}
+    env = {**os.environ, EVENT_ENV: json.dumps(event), RESULT_ENV: str(result)}
     baseline = []
     for _ in range(rounds):
         started = time.perf_counter()

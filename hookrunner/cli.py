@@ -19,6 +19,7 @@ import click
 from hookrunner import __version__
 from hookrunner.config import ConfigError, Settings, load_settings
 from hookrunner.execution import RunResult
+from hookrunner.flows.definition import HOOK_EVENTS
 from hookrunner.journal.records import REQUEST_STATES, RUN_STATES
 from hookrunner.logs import configure_logging
 from hookrunner.payloads import (
@@ -29,7 +30,6 @@ from hookrunner.payloads import (
     event_id,
     parse_session_event,
 )
-from hookrunner.sdk import HOOK_EVENTS
 from hookrunner.server.auth import SCOPES
 from hookrunner.session_hooks import run_session_hook
 
@@ -53,6 +53,10 @@ def config_option(function: F) -> F:
         type=click.Path(dir_okay=False),
         help="TOML config file (default: $HOOKRUNNER_CONFIG or /etc/hookrunner/hookrunner.toml).",
     )(function)
+
+
+# What running a hook needs from the config; never the server's tokens or secrets.
+HOOK_SECTIONS = ("executor", "repo", "environments", "integrations", "roles")
 
 
 def settings_from(config_file: str | None, only: tuple[str, ...] | None = None) -> Settings:
@@ -232,18 +236,18 @@ def dry_run_flow(
     when EVENT is escalate, deescalate or revoke.
     """
     from hookrunner.dryrun import SourceError, open_source, preview_flow
-    from hookrunner.flows.definition import FlowError
+    from hookrunner.flows.errors import NotFound
 
-    settings = settings_from(config_file, only=("executor", "repo", "environments"))
+    settings = settings_from(config_file, only=HOOK_SECTIONS)
     configure_logging("console", "warning")
     try:
         with open_source(repo, settings) as index:
             preview = asyncio.run(preview_flow(index, settings, slug, event, user, fields))
     except SourceError as exc:
         fail(f"--repo: {exc}")
-    except (LookupError, FlowError) as exc:
-        fail(str(exc.args[0]) if exc.args else str(exc))
-    failed = any(run.status != "succeeded" for run in preview.runs)
+    except NotFound as exc:
+        fail(str(exc))
+    failed = preview.refusal is not None or any(run.status != "succeeded" for run in preview.runs)
     if as_json:
         click.echo(
             json.dumps(
@@ -285,17 +289,23 @@ def _print_preview(preview: FlowPreview) -> None:
     show_default=True,
     help="Build the hook environments of requirements.txt files (in the user cache).",
 )
+@click.option(
+    "--no-import", "parse_only", is_flag=True, help="Parse impl.py files only, never import them."
+)
 @config_option
-def validate(directory: str, build: bool, config_file: str | None) -> None:
-    """Lint a runbooks repository without running any of it."""
+def validate(directory: str, build: bool, parse_only: bool, config_file: str | None) -> None:
+    """Lint a runbooks repository; each impl.py is imported in the harness, contained."""
     from hookrunner.environments import user_store
-    from hookrunner.validate import validate_environments, validate_repository
+    from hookrunner.validate import import_flows, validate_environments, validate_repository
 
-    settings = settings_from(config_file, only=("executor", "repo", "environments"))
+    settings = settings_from(config_file, only=HOOK_SECTIONS)
     root = Path(directory) / settings.repo.subdir if settings.repo.subdir else Path(directory)
     problems = validate_repository(root)
+    configure_logging("console", "critical")  # each problem is reported once, below
     if root.is_dir():
         problems += validate_environments(root, user_store(settings) if build else None)
+    if not parse_only and root.is_dir():
+        problems += asyncio.run(import_flows(root, settings))
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = sum(1 for p in problems if p.severity == "error")
@@ -586,3 +596,18 @@ def flow_show(
     """Show one request with its history."""
     path = f"/v1/requests/{request_id}"
     _print_request(call_daemon(config_file, token_file, "GET", path), as_json)
+
+
+@flow.command("flows")
+@click.option("--json", "as_json", is_flag=True)
+@client_options
+def flow_flows(as_json: bool, config_file: str | None, token_file: str | None) -> None:
+    """List the flows of the current snapshot: served, or broken and why."""
+    answer = call_daemon(config_file, token_file, "GET", "/v1/flows")
+    for state in answer["flows"]:
+        if as_json:
+            click.echo(json.dumps(state))
+        elif state["served"]:
+            click.echo(f"{state['slug']} served (strategy {state['strategy']})")
+        else:
+            click.echo(f"{state['slug']} BROKEN: {state['error']}")

@@ -28,6 +28,7 @@ from hookrunner.journal.records import (
     RunRecord,
     TimerRecord,
     Transition,
+    plain_object,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -134,13 +135,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN peak_memory_bytes INTEGER;
     ALTER TABLE runs ADD COLUMN cpu_s REAL;
     """,
+    """
+    ALTER TABLE requests ADD COLUMN step_outputs TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE request_history ADD COLUMN transition INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 _REQUEST_COLUMNS = (
-    "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at, expires_at"
+    "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at,"
+    " expires_at, step_outputs"
 )
 # Columns a transition may set besides the state.
-_REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at"})
+_REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at", "step_outputs"})
 
 _RUN_COLUMNS = (
     "id, event_id, hook, status, outcome, attempt, next_at, commit_sha, exit_code, stdout,"
@@ -407,9 +413,9 @@ class SqliteJournal:
     @staticmethod
     def _history_insert(request_id: str, entry: HistoryEntry) -> tuple[str, tuple[Any, ...]]:
         return (
-            "INSERT INTO request_history (request_id, event, actor, at, message)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (request_id, entry.event, entry.actor, entry.at, entry.message),
+            "INSERT INTO request_history (request_id, event, actor, at, message, transition)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (request_id, entry.event, entry.actor, entry.at, entry.message, entry.transition),
         )
 
     @staticmethod
@@ -431,7 +437,7 @@ class SqliteJournal:
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 f"INSERT INTO requests ({_REQUEST_COLUMNS}, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request.request_id,
                     request.flow,
@@ -443,6 +449,7 @@ class SqliteJournal:
                     request.created_at,
                     request.escalated_at,
                     request.expires_at,
+                    json.dumps(request.step_outputs),
                     request.created_at,
                 ),
             ),
@@ -470,7 +477,7 @@ class SqliteJournal:
                 (
                     change.to_state,
                     change.entry.at,
-                    *(change.updates[c] for c in columns),
+                    *(_column_value(change.updates[c]) for c in columns),
                     request_id,
                     *change.from_states,
                 ),
@@ -507,7 +514,7 @@ class SqliteJournal:
 
     def note(self, request_id: str, entry: HistoryEntry, error: str | None = None) -> None:
         """Audit a step that changed no state (a refusal, a failure); ``error`` is shown."""
-        statements = [self._history_insert(request_id, entry)]
+        statements = [self._history_insert(request_id, entry._replace(transition=False))]
         if error is not None:
             statements.append(
                 ("UPDATE requests SET error = ?, updated_at = ? WHERE id = ?",
@@ -522,13 +529,15 @@ class SqliteJournal:
                 f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)
             ).fetchone()
             history = self._db.execute(
-                "SELECT event, actor, at, message FROM request_history WHERE request_id = ?"
+                "SELECT event, actor, at, message, transition FROM request_history"
+                " WHERE request_id = ?"
                 " ORDER BY rowid",
                 (request_id,),
             ).fetchall()
         if row is None:
             return None
-        return _request(row, tuple(HistoryEntry(*entry) for entry in history))
+        entries = tuple(HistoryEntry(e[0], e[1], e[2], e[3], bool(e[4])) for e in history)
+        return _request(row, entries)
 
     def requests(
         self, state: str | None = None, flow: str | None = None, limit: int = 100
@@ -600,17 +609,23 @@ def _where(**equal: str | None) -> tuple[str, list[str]]:
     return (f"WHERE {clause}" if clause else ""), list(chosen.values())
 
 
+def _column_value(value: Any) -> Any:
+    """A request column as stored: objects (``step_outputs``) as JSON text."""
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
 def _request(row: sqlite3.Row, history: tuple[HistoryEntry, ...]) -> RequestRecord:
     return RequestRecord(
         request_id=row["id"],
         flow=row["flow"],
         state=row["state"],
         requester=row["requester"],
-        fields=json.loads(row["fields"]),
+        fields=plain_object(row["fields"]),
         duration_s=row["duration_s"],
         created_at=row["created_at"],
         escalated_at=row["escalated_at"],
         expires_at=row["expires_at"],
         error=row["error"],
         history=history,
+        step_outputs=plain_object(row["step_outputs"]),
     )

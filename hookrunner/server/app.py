@@ -183,6 +183,14 @@ def create_app(services: Services) -> FastAPI:
     async def replay_run(
         run_id: str, services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
     ) -> JSONResponse:
+        run = await asyncio.to_thread(services.journal.run, run_id)
+        event = await asyncio.to_thread(services.journal.event, run.event_id) if run else None
+        if event is not None and event.kind.startswith("flow."):
+            raise Problem(
+                409,
+                f"run {run_id} is a step of an access request; flow steps are not replayed"
+                " (act on the request instead: approve, deny or revoke)",
+            )
         accepted = await asyncio.to_thread(
             accept, services, lambda: services.dispatcher.replay(run_id)
         )
@@ -206,7 +214,13 @@ def create_app(services: Services) -> FastAPI:
     async def status(
         services: ServicesDep, _caller: Annotated[Caller, Depends(require("read"))]
     ) -> JSONResponse:
-        return JSONResponse(await asyncio.to_thread(status_document, services))
+        document = await asyncio.to_thread(status_document, services)
+        _commit, flows = await services.engine.flows()
+        document["flows"] = {
+            "served": [state.slug for state in flows if state.flow is not None],
+            "broken": {state.slug: state.error for state in flows if state.flow is None},
+        }
+        return JSONResponse(document)
 
     @app.get("/healthz", include_in_schema=True)
     async def healthz() -> dict[str, str]:
