@@ -14,6 +14,7 @@ import fcntl
 import os
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -34,6 +35,8 @@ from hookrunner.server.auth import TokenTable
 from hookrunner.server.deps import Services
 
 log = structlog.get_logger("hookrunner.daemon")
+PROGRESS_EVERY = 10.0  # seconds between progress lines while the first clone runs
+KEEP_FRESH_EVERY = 1.0
 
 
 class StartupError(Exception):
@@ -143,6 +146,7 @@ class Daemon:
             repository.request_refresh()
             background = [
                 asyncio.create_task(self._announce_ready()),
+                asyncio.create_task(self._keep_fresh(), name="keep-fresh"),
                 asyncio.create_task(self._watchdog()),
                 asyncio.create_task(timers.run(), name="timers"),
             ]
@@ -192,13 +196,33 @@ class Daemon:
         systemd.notify("STATUS=config reloaded")
 
     async def _announce_ready(self) -> None:
+        """``READY=1`` once serving with a snapshot; until then, say why not, every few s."""
         repository = self.services.repository
+        said_at, status = -PROGRESS_EVERY, None
         while not (self.server.started and repository.last_good() is not None):
+            reason = repository.waiting_reason()
+            if reason is not None:
+                if time.monotonic() - said_at >= PROGRESS_EVERY:
+                    log.info("waiting_for_snapshot", reason=reason)
+                    said_at = time.monotonic()
+                if reason != status:
+                    systemd.notify(f"STATUS={reason}")
+                    status = reason
             await asyncio.sleep(0.05)
         index = repository.last_good()
         commit = index.snapshot.commit[:12] if index else "?"
         systemd.notify("READY=1", f"STATUS=serving commit {commit}")
         log.info("ready", commit=commit)
+
+    async def _keep_fresh(self) -> None:
+        """Refresh every ``repo.ttl`` even when no event asks, and retry a failed clone.
+
+        ``index`` starts a refresh only when the trusted index has expired, and not while
+        a failed one backs off, so this adds no git call the TTL would not allow.
+        """
+        while True:
+            await asyncio.to_thread(self.services.repository.index)
+            await asyncio.sleep(min(KEEP_FRESH_EVERY, self.services.settings.repo.ttl))
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval()

@@ -150,7 +150,13 @@ class Dispatcher:
                 self.running -= 1
 
     def _claim(self) -> Claim:
-        """In a worker thread: claim a due run and fetch all its attempt needs, in one hop."""
+        """In a worker thread: claim a due run and fetch all its attempt needs, in one hop.
+
+        Until the first snapshot exists nothing is claimed: runs wait in the queue without
+        spending attempts on a clone that has not finished yet.
+        """
+        if self.repository.last_good() is None:
+            return Claim(None)
         run = self.journal.claim_due()
         if run is None:
             return Claim(None, next_due=self.journal.next_due_at())

@@ -191,12 +191,18 @@ def create_app(services: Services) -> FastAPI:
     async def sync(
         services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
     ) -> JSONResponse:
-        wait = services.settings.repo.fetch_timeout + 5
+        # A forced refresh may queue behind the one running, and each may heal once.
+        wait = 4 * services.settings.repo.fetch_timeout + 5
         report = await asyncio.to_thread(services.repository.refresh, wait)
         if report is None:
-            raise Problem(503, "the refresh did not finish in time")
+            last = services.repository.last_sync
+            error = f"; last error: {last.error}" if last is not None and last.error else ""
+            raise Problem(503, f"the refresh is still running after {wait:g} s{error}")
         if not report.ok:
-            return JSONResponse({"ok": False, "error": report.error}, status_code=502)
+            return JSONResponse(
+                {"ok": False, "error": report.error, "detail": f"git sync failed: {report.error}"},
+                status_code=502,
+            )
         return JSONResponse({"ok": True, "commit": report.commit})
 
     @app.get("/v1/status", summary="Commit, last sync, queue")
@@ -211,8 +217,10 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(services: ServicesDep) -> JSONResponse:
-        ready = services.accepting() and services.repository.last_good() is not None
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        reason = services.repository.waiting_reason() if services.accepting() else "shutting down"
+        if reason is None:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -231,6 +239,7 @@ def status_document(services: Services) -> dict[str, Any]:
         "last_sync": None
         if sync is None
         else {"ok": sync.ok, "at": sync.at, "error": sync.error, "commit": sync.commit},
+        "waiting": services.repository.waiting_reason(),
         "ttl": services.settings.repo.ttl,
         "queue_depth": counts.get("queued", 0),
         "running": services.dispatcher.running,
