@@ -77,21 +77,24 @@ class Dispatcher:
             self.journal.finish(result, status, next_at)
             log.warning("run_interrupted", run_id=run.run_id, event_id=run.event_id, status=status)
 
-    def submit(self, event: SessionEvent, dedup_key: str | None = None) -> Accepted:
+    def submit(
+        self, event: SessionEvent, dedup_key: str | None = None, replay_of: str | None = None
+    ) -> Accepted:
         """Commit a session event and its run to the journal, then wake a worker."""
         accepted = self.journal.accept(
-            event.kind, event.model_dump(), [hook_name(event.kind)], dedup_key
+            event.kind, event.model_dump(), [hook_name(event.kind)], dedup_key, replay_of
         )
         self._loop.call_soon_threadsafe(self._wakeup.release)
         return accepted
 
     def replay(self, run_id: str) -> Accepted | None:
-        """A new event with the same body as ``run_id``'s; ``None`` if there is no such run."""
+        """A new event with the same body as ``run_id``'s, linked to it so that its success
+        resolves a dead ``run_id``; ``None`` if there is no such run."""
         run = self.journal.run(run_id)
         record = self.journal.event(run.event_id) if run else None
         if record is None:
             return None
-        return self.submit(SessionEvent.model_validate(record.body))
+        return self.submit(SessionEvent.model_validate(record.body), replay_of=run_id)
 
     async def wait_for(self, run_ids: list[str], timeout: float) -> list[RunRecord]:
         """Wait until each run has finished an attempt (or ``timeout``), then read them."""

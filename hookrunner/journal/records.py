@@ -6,8 +6,9 @@ import json
 from typing import Any, NamedTuple
 
 # Lifecycle of a run in the journal. ``outcome`` holds the last attempt's executor status.
-RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "dead")
-FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead"})
+# ``replayed``: a dead run whose replay (or a replay of that) has since succeeded.
+RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "dead", "replayed")
+FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead", "replayed"})
 
 
 class JournalError(Exception):
@@ -51,6 +52,7 @@ class RunRecord(NamedTuple):
     started_at: float | None
     duration_s: float | None
     created_at: float
+    replay_of: str | None = None  # the run this one replays
 
     @property
     def final(self) -> bool:

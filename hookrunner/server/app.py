@@ -164,8 +164,10 @@ def create_app(services: Services) -> FastAPI:
     ) -> JSONResponse:
         if status is not None and status not in RUN_STATES:
             raise Problem(422, f"status: must be one of {', '.join(RUN_STATES)}")
-        runs = await asyncio.to_thread(services.journal.runs, status, event_id, limit)
-        return JSONResponse({"runs": [run.to_dict() for run in runs]})
+        runs = await asyncio.to_thread(services.journal.runs, status, event_id, limit + 1)
+        return JSONResponse(
+            {"runs": [run.to_dict() for run in runs[:limit]], "more": len(runs) > limit}
+        )
 
     @app.get("/v1/runs/{run_id}", summary="One run")
     async def show_run(
