@@ -20,7 +20,6 @@ import click
 
 from hookrunner import __version__, render
 from hookrunner.config import ConfigError, Settings, config_path_from, load_settings
-from hookrunner.execution import RunResult
 from hookrunner.journal.records import REQUEST_STATES, RUN_STATES
 from hookrunner.logs import configure_logging
 from hookrunner.payloads import (
@@ -33,10 +32,10 @@ from hookrunner.payloads import (
 )
 from hookrunner.sdk import HOOK_EVENTS
 from hookrunner.server.auth import SCOPES
-from hookrunner.session_hooks import run_session_hook
 
 if TYPE_CHECKING:
     from hookrunner.dryrun import FlowPreview
+    from hookrunner.execution import RunResult
 
 EXIT_OK, EXIT_HOOK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
@@ -197,6 +196,7 @@ def _session_dry_run(kind: SessionKind) -> click.Command:
         repo: str, payload: str | None, as_json: bool, config_file: str | None, **options: Any
     ) -> None:
         from hookrunner.dryrun import SourceError, open_source
+        from hookrunner.session_hooks import run_session_hook
 
         settings = settings_from(config_file, only=("executor", "repo"))
         configure_logging("console", "warning")

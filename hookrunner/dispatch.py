@@ -20,7 +20,7 @@ from hookrunner import metrics
 from hookrunner.config import Settings
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
 from hookrunner.journal import Accepted, EventRecord, Journal, JournalError, RunRecord
-from hookrunner.payloads import SessionEvent
+from hookrunner.payloads import SESSION_KINDS, SessionEvent
 from hookrunner.repo import HookIndex, Repository
 from hookrunner.runlog import report_run
 from hookrunner.session_hooks import hook_name, run_session_hook
@@ -28,6 +28,10 @@ from hookrunner.session_hooks import hook_name, run_session_hook
 log = structlog.get_logger("hookrunner.dispatch")
 IDLE_POLL = 0.5
 JOURNAL_RETRY = 1.0
+
+
+class NotReplayable(Exception):
+    """Only session events are replayed: a flow hook ran as one step of its request."""
 
 
 class Claim(NamedTuple):
@@ -94,6 +98,11 @@ class Dispatcher:
         record = self.journal.event(run.event_id) if run else None
         if record is None:
             return None
+        if record.kind not in SESSION_KINDS:
+            raise NotReplayable(
+                f"run {run_id} is a {record.kind} flow hook: act on its request instead"
+                " (hookrunner flow show/approve/revoke)"
+            )
         return self.submit(SessionEvent.model_validate(record.body), replay_of=run_id)
 
     async def wait_for(self, run_ids: list[str], timeout: float) -> list[RunRecord]:

@@ -111,15 +111,20 @@ class AccessApi:
         threading.Thread(target=self.server.serve_forever, name="access-api", daemon=True).start()
 
 
-def ensure_token(state: Path) -> None:
-    """One token for all scopes, kept across restarts so an exported one stays valid."""
+def write_private(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+def ensure_secrets(state: Path) -> None:
+    """A token for all scopes and a git webhook secret, kept across restarts."""
     token_file, tokens_file = state / "token", state / "tokens.toml"
-    if token_file.is_file() and tokens_file.is_file():
-        return
-    token, entry = new_token("make-run", ["events", "read", "admin", "flows"])
-    for path, text in ((tokens_file, entry), (token_file, token + "\n")):
-        path.write_text(text)
-        path.chmod(0o600)
+    if not (token_file.is_file() and tokens_file.is_file()):
+        token, entry = new_token("make-run", ["events", "read", "admin", "flows"])
+        write_private(tokens_file, entry)
+        write_private(token_file, token + "\n")
+    if not (state / "git_webhook_secret").is_file():
+        write_private(state / "git_webhook_secret", secrets.token_urlsafe(24))
 
 
 def write_config(state: Path, runbooks: Path, listen: str, access: AccessApi) -> Path:
@@ -131,9 +136,11 @@ def write_config(state: Path, runbooks: Path, listen: str, access: AccessApi) ->
         f"[executor]\nenv = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in env.items())} }}\n\n"
         f"[server]\nlisten = {json.dumps(listen)}\n"
         f"tokens_file = {json.dumps(str(state / 'tokens.toml'))}\n\n"
+        f"[webhooks]\ngit_secret_file = {json.dumps(str(state / 'git_webhook_secret'))}\n\n"
         f'[state]\ndir = {json.dumps(str(state / "daemon"))}\n\n[log]\nformat = "console"\n'
     )
     config.chmod(0o600)
+    (state / "url").write_text(f"http://{listen}\n")  # for curl lines in the docs
     return config
 
 
@@ -164,7 +171,7 @@ def main() -> None:
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     runbooks = state / "runbooks"
     seeded = seed_samples(runbooks)
-    ensure_token(state)
+    ensure_secrets(state)
     access = AccessApi()
     config = write_config(state, runbooks, args.listen, access)
     print(banner(state, runbooks, config, args.listen, seeded), flush=True)

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookrunner import __version__
 from hookrunner.config import read_secret
+from hookrunner.dispatch import NotReplayable
 from hookrunner.journal import RUN_STATES, Accepted
 from hookrunner.payloads import (
     PayloadError,
@@ -182,9 +183,12 @@ def create_app(services: Services) -> FastAPI:
     async def replay_run(
         run_id: str, services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
     ) -> JSONResponse:
-        accepted = await asyncio.to_thread(
-            accept, services, lambda: services.dispatcher.replay(run_id)
-        )
+        try:
+            accepted = await asyncio.to_thread(
+                accept, services, lambda: services.dispatcher.replay(run_id)
+            )
+        except NotReplayable as exc:
+            raise Problem(409, str(exc)) from None
         if accepted is None:
             raise Problem(404, f"no run {run_id!r}")
         return await _answer(services, accepted, wait=False)
