@@ -42,8 +42,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    """One line naming what is wrong, then exit."""
-    click.echo(f"hookrunner: {message}", err=True)
+    """One line naming what is wrong (a git error's lines joined), then exit."""
+    click.echo(f"hookrunner: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 

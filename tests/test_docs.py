@@ -8,6 +8,7 @@ doc line that stops working fails here. A block preceded by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -22,7 +23,7 @@ from typing import NamedTuple
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import free_port, git
 
 ROOT = Path(__file__).resolve().parents[1]
 # (document, the directory its commands run in, relative to make run's directory)
@@ -61,16 +62,12 @@ class MakeRun(NamedTuple):
     output: Path
 
 
-@pytest.fixture(scope="module")
-def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
-    """scripts/run_local.py as `make run` starts it, in a directory laid out like a checkout."""
-    directory = tmp_path_factory.mktemp("checkout")
-    (directory / ".venv").symlink_to(Path(sys.executable).parent.parent)
-    shutil.copytree(ROOT / "sample-runbooks", directory / "sample-runbooks")
-    port = free_port()
+@contextlib.contextmanager
+def running_make_run(directory: Path, port: int) -> Iterator[MakeRun]:
+    """scripts/run_local.py as `make run` starts it, until it answers /readyz."""
     output = directory / "make-run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKRUNNER_", "GIT_"))}
-    with output.open("wb") as log:
+    with output.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts/run_local.py"), "--state", ".state",
              "--listen", f"127.0.0.1:{port}"],
@@ -86,6 +83,16 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
+    """make run's setup in a directory laid out like a checkout."""
+    directory = tmp_path_factory.mktemp("checkout")
+    (directory / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    shutil.copytree(ROOT / "sample-runbooks", directory / "sample-runbooks")
+    with running_make_run(directory, free_port()) as running:
+        yield running
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], output: Path) -> None:
@@ -144,3 +151,27 @@ def test_a_broken_doc_line_fails_and_is_named(
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     with pytest.raises(pytest.fail.Exception, match="`hookrunner runs show no-such-run` failed"):
         run_document(make_run, "broken.md", ".")
+
+
+def test_make_run_keeps_the_users_commits_and_syncs_on_its_own(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    runbooks = tmp_path / ".state/runbooks"
+    with running_make_run(tmp_path, port):
+        token = (tmp_path / ".state/token").read_text().strip()
+        (runbooks / "hoop-hooks/NOTES.md").write_text("mine\n")
+        git("add", "-A", cwd=runbooks)
+        git("commit", "-q", "-m", "my change", cwd=runbooks)
+        mine = git("rev-parse", "HEAD", cwd=runbooks)
+        # No event is sent: the daemon's own refresh every repo.ttl (5 s) picks it up.
+        status = {"commit": None}
+        deadline = time.monotonic() + 60
+        while status["commit"] != mine and time.monotonic() < deadline:
+            time.sleep(0.2)
+            headers = {"Authorization": f"Bearer {token}"}
+            status = httpx.get(f"{url}/v1/status", headers=headers, timeout=10).json()
+        assert status["commit"] == mine
+    with running_make_run(tmp_path, port):
+        assert git("rev-parse", "HEAD", cwd=runbooks) == mine
+        assert (runbooks / "hoop-hooks/NOTES.md").read_text() == "mine\n"
+        assert (tmp_path / ".state/token").read_text().strip() == token

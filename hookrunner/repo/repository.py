@@ -94,7 +94,7 @@ class Repository:
         if since is not None:
             parts.append(f"first clone running for {time.time() - since:.0f} s")
         if sync is not None and sync.error:
-            parts.append(f"last attempt failed: {sync.error}")
+            parts.append(f"last attempt failed: {' '.join(sync.error.split())}")  # one line
         return "; ".join(parts)
 
     def index(self) -> HookIndex | None:
