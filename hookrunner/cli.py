@@ -411,8 +411,10 @@ def send() -> None:
 
 
 def _sent_text(answer: dict[str, Any]) -> str:
-    duplicate = " (a repeat: the event queued the first time)" if answer.get("duplicate") else ""
-    lines = [f"event {answer['event_id']}{duplicate}"]
+    """What was queued; with ``--wait``, each run's result (the event is in each run)."""
+    lines = []
+    if answer.get("duplicate"):
+        lines.append(f"event {answer['event_id']} was queued before: this is its repeat")
     runs = answer.get("runs")
     if runs is None:
         lines += [
