@@ -36,7 +36,7 @@ from hookrunner.server.deps import Services
 
 log = structlog.get_logger("hookrunner.daemon")
 PROGRESS_EVERY = 10.0  # seconds between progress lines while the first clone runs
-KEEP_FRESH_EVERY = 1.0
+KEEP_FRESH_EVERY = 1.0  # how often the daemon checks whether repo.ttl has run out
 
 
 class StartupError(Exception):
@@ -222,7 +222,7 @@ class Daemon:
         """
         while True:
             await asyncio.to_thread(self.services.repository.index)
-            await asyncio.sleep(min(KEEP_FRESH_EVERY, self.services.settings.repo.ttl))
+            await asyncio.sleep(KEEP_FRESH_EVERY)  # bounds ttl = 0 to one fetch a second
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval()
