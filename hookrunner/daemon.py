@@ -198,16 +198,14 @@ class Daemon:
     async def _announce_ready(self) -> None:
         """``READY=1`` once serving with a snapshot; until then, say why not, every few s."""
         repository = self.services.repository
-        said_at, status = -PROGRESS_EVERY, None
+        said_at, said_after = -PROGRESS_EVERY, None
         while not (self.server.started and repository.last_good() is not None):
             reason = repository.waiting_reason()
-            if reason is not None:
-                if time.monotonic() - said_at >= PROGRESS_EVERY:
-                    log.info("waiting_for_snapshot", reason=reason)
-                    said_at = time.monotonic()
-                if reason != status:
-                    systemd.notify(f"STATUS={reason}")
-                    status = reason
+            news = repository.last_sync is not said_after  # an attempt has just ended
+            if reason is not None and (news or time.monotonic() - said_at >= PROGRESS_EVERY):
+                log.info("waiting_for_snapshot", reason=reason)
+                systemd.notify(f"STATUS={reason}")
+                said_at, said_after = time.monotonic(), repository.last_sync
             await asyncio.sleep(0.05)
         index = repository.last_good()
         commit = index.snapshot.commit[:12] if index else "?"

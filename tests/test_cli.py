@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from conftest import WorkRepo, free_port
 from daemon_harness import RunningDaemon, wait_for_run
 
-from hookrunner import render
+from hookrunner import render, systemd
 
 HOOKRUNNER = [sys.executable, "-m", "hookrunner"]
 Completed = subprocess.CompletedProcess[str]
@@ -291,3 +293,21 @@ def test_human_text_has_relative_times_and_no_repeated_words() -> None:
         "r1", "succeeded", "-", "1", "1", "min", "ago", "a" * 12, "session-open.runbook.py"
     ]  # fmt: skip
     assert "  | hello" in render.run_text(run, now)
+
+
+def test_sd_notify_never_blocks_on_a_full_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon sends STATUS= from its event loop: a reader that lags must not stall it."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unread:
+        unread.bind(str(tmp_path / "notify.sock"))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+        answers: list[bool] = []
+        sender = threading.Thread(
+            target=lambda: answers.extend(systemd.notify(f"STATUS={n}") for n in range(500)),
+            daemon=True,
+        )
+        sender.start()
+        sender.join(30)
+        assert not sender.is_alive(), "notify blocked"
+        assert answers[0] and not answers[-1]  # the first ones queued, the rest dropped
