@@ -498,7 +498,7 @@ def runs(
             click.echo(json.dumps(run))
     else:
         click.echo(render.runs_table(listed, time.time()) if listed else "none")
-    if answer.get("more"):
+    if answer.get("more") and not quiet:
         click.echo(
             f"(the newest {limit} shown; --limit {min(1000, 2 * limit)} shows more)", err=True
         )

@@ -100,8 +100,8 @@ class Dispatcher:
             return None
         if record.kind not in SESSION_KINDS:
             raise NotReplayable(
-                f"run {run_id} is a {record.kind} flow hook: act on its request instead"
-                " (hookrunner flow show/approve/revoke)"
+                f"run {run_id} is a flow hook ({record.kind}), a step of its access request:"
+                " act on the request instead (hookrunner flow list / show / revoke)"
             )
         return self.submit(SessionEvent.model_validate(record.body), replay_of=run_id)
 
