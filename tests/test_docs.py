@@ -175,3 +175,21 @@ def test_make_run_keeps_the_users_commits_and_syncs_on_its_own(tmp_path: Path) -
         assert git("rev-parse", "HEAD", cwd=runbooks) == mine
         assert (runbooks / "hoop-hooks/NOTES.md").read_text() == "mine\n"
         assert (tmp_path / ".state/token").read_text().strip() == token
+
+
+def test_a_flow_hook_run_is_not_replayed(make_run: MakeRun) -> None:
+    """Its request is what to act on: the replay is refused in one line, not a 500."""
+    session = SESSION + "hookrunner flow request break-glass --user oncall@example.com"
+    session += " --field incident=INC-9 -q >/dev/null\nhookrunner runs --quiet --limit 1\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKRUNNER_", "GIT_"))}
+    listed = subprocess.run(
+        ["bash", "-c", session], cwd=make_run.directory, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    replay = subprocess.run(
+        ["bash", "-c", SESSION + f"hookrunner runs replay {listed.stdout.strip()}"],
+        cwd=make_run.directory, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert replay.returncode == 2
+    assert replay.stderr.startswith("hookrunner: HTTP 409: run ") and "flow hook" in replay.stderr
