@@ -36,6 +36,10 @@ class FakeSlack(FakeApi):
         self.usergroups: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.ephemerals: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []  # every chat.update, in order
+        self.views: list[dict[str, Any]] = []  # views.open calls: trigger_id and view
+        self.responses: list[dict[str, Any]] = []  # what was posted to response_url
+        self.outage: FakeResponse | None = None  # Slack down: every method answers this
         self.max_page = 2  # Slack may return fewer than asked for; this forces paging
         self.stuck_cursor = False  # a broken API: every page says there is another
         self._ts = itertools.count(1)
@@ -51,10 +55,23 @@ class FakeSlack(FakeApi):
     def add_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:
         self.usergroups.append({"id": group_id, "handle": handle, "users": users})
 
+    def response_url(self, name: str) -> str:
+        """A response URL as an interaction payload carries (Slack's hooks.slack.com)."""
+        return f"{self.url}response/{name}"
+
     # -- the wire format ---------------------------------------------------------------
 
     def authorized(self, request: FakeRequest) -> bool:
+        if request.path.startswith("/response/"):  # a response URL is its own credential
+            return "authorization" not in request.headers
         return request.headers.get("authorization") == f"Bearer {self.token}"
+
+    def dispatch(self, request: FakeRequest) -> FakeResponse:
+        if self.outage is not None:
+            with self._lock:
+                self.requests.append(request)
+            return self.outage
+        return super().dispatch(request)
 
     def unauthorized(self) -> FakeResponse:
         return FakeResponse(200, {"ok": False, "error": "invalid_auth"})
@@ -157,6 +174,7 @@ class FakeSlack(FakeApi):
         for message in self.messages:
             if message["channel"] == body.get("channel") and message["ts"] == body.get("ts"):
                 message.update(text=body.get("text"), blocks=body.get("blocks"))
+                self.updates.append(body)
                 return self.ok(channel=body["channel"], ts=body["ts"], text=body.get("text"))
         return self.error("message_not_found")
 
@@ -167,3 +185,19 @@ class FakeSlack(FakeApi):
             return self.error("channel_not_found")
         self.ephemerals.append(body)
         return self.ok(message_ts=f"1700000000.{next(self._ts):06d}")
+
+    @route("POST", "/views.open")
+    def views_open(self, request: FakeRequest) -> FakeResponse:
+        body = request.form()
+        view = body.get("view")
+        if not body.get("trigger_id"):
+            return self.error("invalid_trigger_id")
+        if not isinstance(view, dict) or view.get("type") != "modal" or not view.get("blocks"):
+            return self.error("invalid_arguments")
+        self.views.append(body)
+        return self.ok(view={**view, "id": f"V{len(self.views):04d}"})
+
+    @route("POST", "/response/(?P<name>[A-Za-z0-9_-]+)")
+    def response(self, request: FakeRequest) -> FakeResponse:
+        self.responses.append({"name": request.match["name"], **request.form()})
+        return FakeResponse(200, None)

@@ -1,0 +1,478 @@
+"""Slack approvals end to end: a real daemon, a local Slack speaking the Web API's wire
+format, signed interaction payloads and slash commands as Slack sends them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from conftest import WorkRepo
+from daemon_harness import RunningDaemon
+from fakes.base import FakeResponse
+from fakes.slack import FakeSlack
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEAM = "T0123ABCD"
+BOSS, DEV, EVE = "U0BOSS", "U0DEV", "U0EVE"
+CHANNEL = "C0ACCESS"
+
+IMPL = """\
+from sym.sdk.annotations import prefetch, reducer
+from sym.sdk.field_option import FieldOption
+from sym.sdk.integrations import slack
+from sym.sdk.notifications import Notification
+
+
+@reducer
+def get_request_notifications(event):
+    return [Notification(destinations=[slack.channel("#access-requests")])]
+
+
+@prefetch(field_name="db")
+def databases(event):
+    return [FieldOption(value="orders", label="Orders"),
+            FieldOption(value="billing", label="Billing")]
+"""
+TOML = """\
+approvers = ["boss@acme.io"]
+integrations = ["slack"]
+default_duration = "1h"
+
+[[fields]]
+name = "db"
+type = "string"
+label = "Database"
+required = true
+
+[[fields]]
+name = "rows"
+type = "int"
+"""
+_triggers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    fake.add_user(BOSS, "boss@acme.io", "boss")
+    fake.add_user(DEV, "dev@acme.io", "dev")
+    fake.add_user(EVE, "eve@acme.io", "eve")
+    fake.add_channel(CHANNEL, "access-requests", [BOSS, EVE])
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterator[RunningDaemon]:
+    tmp_path = tmp_path_factory.mktemp("slack")
+    work_repo = WorkRepo(tmp_path / "git")
+    work_repo.commit({"flows/db-access/impl.py": IMPL, "flows/db-access/flow.toml": TOML})
+    (tmp_path / "bot-token").write_text(slack.token + "\n")
+    (tmp_path / "signing-secret").write_text(SIGNING_SECRET + "\n")
+    running = RunningDaemon(
+        tmp_path,
+        str(work_repo.bare),
+        executor={"interpreter": sys.executable, "timeout": 10},
+        retry={"backoff": [0.2, 0.4], "max_attempts": 3},
+        **{
+            "integrations.slack": {
+                "type": "slack",
+                "external_id": TEAM,
+                "api_url": slack.url,
+                "token_file": str(tmp_path / "bot-token"),
+                "signing_secret_file": str(tmp_path / "signing-secret"),
+            }
+        },
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(daemon: RunningDaemon) -> Iterator[httpx.Client]:
+    with daemon.client("flows-token") as flows:
+        yield flows
+
+
+# -- what Slack sends ---------------------------------------------------------------------
+
+
+def signature(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    signed = f"v0:{timestamp}:".encode() + body
+    return "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def post_signed(
+    daemon: RunningDaemon,
+    form: dict[str, str],
+    *,
+    timestamp: int | None = None,
+    secret: str = SIGNING_SECRET,
+) -> tuple[httpx.Response, bytes, dict[str, str]]:
+    """POST ``form`` as Slack does; returns the answer, and the body and headers sent."""
+    body = urlencode(form).encode()
+    sent_at = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(sent_at),
+        "X-Slack-Signature": signature(body, sent_at, secret),
+    }
+    with daemon.client(None) as anonymous:
+        answer = anonymous.post("/v1/webhooks/slack", content=body, headers=headers)
+    return answer, body, headers
+
+
+def interaction(payload: dict[str, Any]) -> dict[str, str]:
+    return {"payload": json.dumps(payload)}
+
+
+def button(slack: FakeSlack, action: str, request_id: str, user: str, channel: str = CHANNEL):
+    trigger = f"{next(_triggers)}.{int(time.time())}.abc"
+    return interaction(
+        {
+            "type": "block_actions",
+            "team": {"id": TEAM, "domain": "acme"},
+            "user": {"id": user, "team_id": TEAM},
+            "api_app_id": "A0APP",
+            "trigger_id": trigger,
+            "response_url": slack.response_url(f"r{trigger.split('.')[0]}"),
+            "container": {"type": "message", "channel_id": channel, "message_ts": "1"},
+            "channel": {"id": channel, "name": "access-requests"},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action,
+                    "block_id": "decision",
+                    "value": request_id,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+    )
+
+
+# -- waiting on the fake, by condition ----------------------------------------------------
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise TimeoutError(f"never happened: {what}")
+
+
+def announcement(
+    slack: FakeSlack, request_id: str, channel: str = CHANNEL
+) -> dict[str, Any] | None:
+    """The message about ``request_id`` in ``channel`` (the requester's DM: ``D0DEV``)."""
+    for message in slack.messages:
+        if message["channel"] == channel and request_id in json.dumps(message.get("blocks")):
+            return message
+    return None
+
+
+def state_of(client: httpx.Client, request_id: str) -> str:
+    return str(client.get(f"/v1/requests/{request_id}").json()["state"])
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [
+        element["action_id"]
+        for block in message.get("blocks") or []
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+def status(message: dict[str, Any]) -> str:
+    return next(b for b in message["blocks"] if b["type"] == "context")["elements"][0]["text"]
+
+
+def open_request(client: httpx.Client, email: str = "dev@acme.io", **fields: Any) -> Any:
+    body = {"user": {"email": email}, "fields": {"db": "orders", **fields}}
+    answer = client.post("/v1/flows/db-access/requests", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def announced(slack: FakeSlack, client: httpx.Client) -> tuple[dict[str, Any], dict[str, Any]]:
+    request = open_request(client)
+    message = eventually(lambda: announcement(slack, request["id"]), what="the announcement")
+    return request, message
+
+
+# -- the tests ------------------------------------------------------------------------------
+
+
+def test_a_request_is_announced_with_its_fields_and_buttons(
+    slack: FakeSlack, client: httpx.Client
+) -> None:
+    request, message = announced(slack, client)
+    assert buttons(message) == ["hookrunner_approve", "hookrunner_deny"]
+    actions = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert [e["value"] for e in actions[0]["elements"]] == [request["id"], request["id"]]
+    shown = json.dumps(message["blocks"])
+    assert "dev@acme.io" in shown and "*db*\\norders" in shown
+    assert "Waiting for approval" in status(message)
+    notify = next(e for e in request["history"] if e["event"] == "notify")
+    assert "delivering through Slack" in notify["message"]
+    # the requester hears nothing until there is an outcome
+    assert announcement(slack, request["id"], "D0DEV") is None
+
+
+def test_a_signed_click_by_an_approver_approves_and_the_message_updates_in_place(
+    daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client
+) -> None:
+    request, message = announced(slack, client)
+    answer, _body, _headers = post_signed(
+        daemon, button(slack, "hookrunner_approve", request["id"], BOSS)
+    )
+    assert answer.status_code == 200 and answer.content == b""
+    done = eventually(
+        lambda: state_of(client, request["id"]) == "escalated",
+        what="the approval",
+    )
+    assert done
+    current = client.get(f"/v1/requests/{request['id']}").json()
+    approve = next(e for e in current["history"] if e["event"] == "approve")
+    assert approve["actor"] == {"email": "boss@acme.io"}
+    updated = eventually(
+        lambda: "access until" in status(announcement(slack, request["id"]) or message),
+        what="the message update",
+    )
+    assert updated
+    after = announcement(slack, request["id"])
+    assert after is not None and after["ts"] == message["ts"]  # updated, not posted again
+    assert buttons(after) == []
+    assert "Approved by boss@acme.io" in status(after)
+    # the requester's direct message: the outcome, and Revoke while access is granted
+    direct = eventually(
+        lambda: announcement(slack, request["id"], "D0DEV"), what="the requester's message"
+    )
+    assert buttons(direct) == ["hookrunner_revoke"]
+
+
+def test_the_requester_revokes_from_the_direct_message(
+    daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client
+) -> None:
+    request, _message = announced(slack, client)
+    post_signed(daemon, button(slack, "hookrunner_approve", request["id"], BOSS))
+    eventually(
+        lambda: state_of(client, request["id"]) == "escalated",
+        what="the approval",
+    )
+    revoke = button(slack, "hookrunner_revoke", request["id"], DEV, channel="D0DEV")
+    assert post_signed(daemon, revoke)[0].status_code == 200
+    eventually(
+        lambda: state_of(client, request["id"]) == "revoked",
+        what="the revocation",
+    )
+    eventually(
+        lambda: "Revoked by dev@acme.io" in status(announcement(slack, request["id"]) or {}),
+        what="the announcement showing the revocation",
+    )
+
+
+def _unchanged(slack: FakeSlack, client: httpx.Client, request: dict[str, Any], before: int):
+    current = client.get(f"/v1/requests/{request['id']}").json()
+    assert current["state"] == "pending"
+    decided = [e for e in current["history"] if e["event"] == "approve"]
+    assert all((e["message"] or "").startswith("refused:") for e in decided)
+    message = announcement(slack, request["id"])
+    assert message is not None and "Waiting for approval" in status(message)
+    assert len([u for u in slack.updates if request["id"] in json.dumps(u)]) == before
+
+
+def test_a_click_by_someone_who_may_not_approve_is_refused_to_them_only(
+    daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client
+) -> None:
+    request, _message = announced(slack, client)
+    form = button(slack, "hookrunner_approve", request["id"], EVE)
+    answer, _body, _headers = post_signed(daemon, form)
+    assert answer.status_code == 200
+    response_name = json.loads(form["payload"])["response_url"].rsplit("/", 1)[1]
+    told = eventually(
+        lambda: [r for r in slack.responses if r["name"] == response_name], what="the refusal"
+    )
+    assert told[0]["response_type"] == "ephemeral"
+    assert "eve@acme.io is not an approver of flow db-access" in told[0]["text"]
+    history = client.get(f"/v1/requests/{request['id']}").json()["history"]
+    assert any(e["message"].startswith("refused:") for e in history if e["message"])
+    _unchanged(slack, client, request, 0)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["bad-signature", "stale", "future", "replay", "unsigned", "other-secret"],
+)
+def test_a_click_that_is_not_signed_by_slack_now_is_refused_and_does_nothing(
+    daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client, tamper: str
+) -> None:
+    request, _message = announced(slack, client)
+    form = button(slack, "hookrunner_approve", request["id"], BOSS)
+    body = urlencode(form).encode()
+    now = int(time.time())
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(now),
+        "X-Slack-Signature": signature(body, now),
+    }
+    if tamper == "bad-signature":
+        headers["X-Slack-Signature"] = signature(body + b"x", now)
+    elif tamper == "stale":
+        headers["X-Slack-Request-Timestamp"] = str(now - 301)
+        headers["X-Slack-Signature"] = signature(body, now - 301)
+    elif tamper == "future":
+        headers["X-Slack-Request-Timestamp"] = str(now + 301)
+        headers["X-Slack-Signature"] = signature(body, now + 301)
+    elif tamper == "unsigned":
+        del headers["X-Slack-Signature"]
+    elif tamper == "other-secret":
+        headers["X-Slack-Signature"] = signature(body, now, "not-the-secret")
+    with daemon.client(None) as anonymous:
+        if tamper == "replay":
+            # A legitimate click by somebody who may not approve, replayed as is.
+            first = urlencode(button(slack, "hookrunner_approve", request["id"], EVE)).encode()
+            replay = {**headers, "X-Slack-Signature": signature(first, now)}
+            assert anonymous.post("/v1/webhooks/slack", content=first, headers=replay).is_success
+            answer = anonymous.post("/v1/webhooks/slack", content=first, headers=replay)
+        else:
+            answer = anonymous.post("/v1/webhooks/slack", content=body, headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+    time.sleep(0.5)  # give a wrongly accepted click the time to act: it must not
+    _unchanged(slack, client, request, 0)
+
+
+def test_the_slash_command_opens_a_modal_whose_submission_opens_the_request(
+    daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client
+) -> None:
+    trigger = f"{next(_triggers)}.cmd"
+    command = {
+        "token": "legacy",
+        "team_id": TEAM,
+        "team_domain": "acme",
+        "channel_id": CHANNEL,
+        "channel_name": "access-requests",
+        "user_id": DEV,
+        "user_name": "dev",
+        "command": "/access",
+        "text": "db-access",
+        "api_app_id": "A0APP",
+        "response_url": slack.response_url("cmd"),
+        "trigger_id": trigger,
+    }
+    answer, _body, _headers = post_signed(daemon, command)
+    assert answer.status_code == 200
+    opened = eventually(
+        lambda: [v for v in slack.views if v["trigger_id"] == trigger], what="views.open"
+    )
+    view = opened[0]["view"]
+    assert view["private_metadata"] == "db-access"
+    blocks = {b["block_id"]: b for b in view["blocks"]}
+    options = [o["text"]["text"] for o in blocks["db"]["element"]["options"]]
+    assert options == ["Orders", "Billing"]  # from the @prefetch reducer
+    assert blocks["db"]["optional"] is False and blocks["rows"]["optional"] is True
+
+    def submit(values: dict[str, Any]) -> httpx.Response:
+        state = {name: {"value": action} for name, action in values.items()}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM},
+            "user": {"id": DEV, "team_id": TEAM},
+            "trigger_id": f"{next(_triggers)}.submit",
+            "view": {**view, "id": "V0001", "state": {"values": state}},
+        }
+        return post_signed(daemon, interaction(payload))[0]
+
+    bad_rows = submit({"db": {"type": "static_select", "selected_option": {"value": '"orders"'}},
+                       "rows": {"type": "number_input", "value": "many"}})  # fmt: skip
+    assert bad_rows.json() == {
+        "response_action": "errors",
+        "errors": {"rows": "must be a whole number"},
+    }
+    outside = submit({"db": {"type": "static_select", "selected_option": {"value": '"secrets"'}}})
+    assert outside.json()["response_action"] == "errors"
+    assert "'secrets' is not one of its options" in outside.json()["errors"]["db"]
+    before = {r["id"] for r in client.get("/v1/requests").json()["requests"]}
+    good = submit(
+        {
+            "db": {"type": "static_select", "selected_option": {"value": '"billing"'}},
+            "rows": {"type": "number_input", "value": "25"},
+            "reason": {"type": "plain_text_input", "value": "INC-42"},
+        }
+    )
+    assert good.status_code == 200 and good.content == b""  # the modal closes
+    requests = client.get("/v1/requests").json()["requests"]
+    new = [r for r in requests if r["id"] not in before]
+    assert len(new) == 1
+    assert new[0]["requester"] == {"email": "dev@acme.io"}
+    assert new[0]["fields"] == {"db": "billing", "rows": 25, "reason": "INC-42"}
+    eventually(lambda: announcement(slack, new[0]["id"]), what="its announcement")
+
+
+def test_the_slash_command_without_a_flow_lists_the_served_flows(
+    daemon: RunningDaemon, slack: FakeSlack
+) -> None:
+    trigger = f"{next(_triggers)}.list"
+    command = {"team_id": TEAM, "user_id": DEV, "command": "/access", "text": "",
+               "channel_id": CHANNEL, "trigger_id": trigger}  # fmt: skip
+    assert post_signed(daemon, command)[0].status_code == 200
+    opened = eventually(
+        lambda: [v for v in slack.views if v["trigger_id"] == trigger], what="views.open"
+    )
+    select = opened[0]["view"]["blocks"][0]["element"]
+    assert [o["text"]["text"] for o in select["options"]] == ["db-access"]
+
+
+def test_slack_down_never_blocks_a_decision_and_the_messages_arrive_when_it_is_back(
+    slack: FakeSlack, client: httpx.Client, daemon: RunningDaemon
+) -> None:
+    slack.outage = FakeResponse(500, {"ok": False, "error": "internal_error"})
+    tried_before = len(slack.requests)
+    try:
+        request = open_request(client)
+        approved = client.post(
+            f"/v1/requests/{request['id']}/approve", json={"user": {"email": "boss@acme.io"}}
+        )
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["state"] == "escalated"
+        eventually(lambda: len(slack.requests) > tried_before, what="an attempt to post")
+        limited = {"ok": False, "error": "ratelimited"}
+        slack.outage = FakeResponse(429, limited, {"Retry-After": "1"})
+        time.sleep(0.5)
+        assert announcement(slack, request["id"]) is None
+    finally:
+        slack.outage = None
+    message = eventually(lambda: announcement(slack, request["id"]), what="the late announcement")
+    assert "Approved by boss@acme.io" in status(message)
+    assert buttons(message) == []
+
+
+def test_the_webhook_answers_404_when_no_signing_secret_is_configured(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    work_repo = WorkRepo(tmp_path / "git")
+    work_repo.commit({"flows/db-access/impl.py": IMPL, "flows/db-access/flow.toml": TOML})
+    running = RunningDaemon(tmp_path, str(work_repo.bare))
+    running.start()
+    try:
+        with running.client(None) as anonymous:
+            answer = anonymous.post("/v1/webhooks/slack", content=b"payload=%7B%7D")
+        assert answer.status_code == 404
+    finally:
+        running.stop()
