@@ -3,9 +3,6 @@ format, signed interaction payloads and slash commands as Slack sends them."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import itertools
 import json
 import sys
 import time
@@ -19,9 +16,15 @@ import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon
 from fakes.base import FakeResponse
-from fakes.slack import FakeSlack
+from fakes.slack import (
+    SIGNING_SECRET,
+    FakeSlack,
+    button_click,
+    signed_form,
+    slack_signature,
+    trigger_id,
+)
 
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM = "T0123ABCD"
 BOSS, DEV, EVE = "U0BOSS", "U0DEV", "U0EVE"
 CHANNEL = "C0ACCESS"
@@ -58,7 +61,6 @@ required = true
 name = "rows"
 type = "int"
 """
-_triggers = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -108,26 +110,11 @@ def client(daemon: RunningDaemon) -> Iterator[httpx.Client]:
 # -- what Slack sends ---------------------------------------------------------------------
 
 
-def signature(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
-    signed = f"v0:{timestamp}:".encode() + body
-    return "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-
-
 def post_signed(
-    daemon: RunningDaemon,
-    form: dict[str, str],
-    *,
-    timestamp: int | None = None,
-    secret: str = SIGNING_SECRET,
+    daemon: RunningDaemon, form: dict[str, str]
 ) -> tuple[httpx.Response, bytes, dict[str, str]]:
     """POST ``form`` as Slack does; returns the answer, and the body and headers sent."""
-    body = urlencode(form).encode()
-    sent_at = int(time.time()) if timestamp is None else timestamp
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": str(sent_at),
-        "X-Slack-Signature": signature(body, sent_at, secret),
-    }
+    body, headers = signed_form(form)
     with daemon.client(None) as anonymous:
         answer = anonymous.post("/v1/webhooks/slack", content=body, headers=headers)
     return answer, body, headers
@@ -137,29 +124,10 @@ def interaction(payload: dict[str, Any]) -> dict[str, str]:
     return {"payload": json.dumps(payload)}
 
 
-def button(slack: FakeSlack, action: str, request_id: str, user: str, channel: str = CHANNEL):
-    trigger = f"{next(_triggers)}.{int(time.time())}.abc"
-    return interaction(
-        {
-            "type": "block_actions",
-            "team": {"id": TEAM, "domain": "acme"},
-            "user": {"id": user, "team_id": TEAM},
-            "api_app_id": "A0APP",
-            "trigger_id": trigger,
-            "response_url": slack.response_url(f"r{trigger.split('.')[0]}"),
-            "container": {"type": "message", "channel_id": channel, "message_ts": "1"},
-            "channel": {"id": channel, "name": "access-requests"},
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action,
-                    "block_id": "decision",
-                    "value": request_id,
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-    )
+def button(
+    slack: FakeSlack, action: str, request_id: str, user: str, channel: str = CHANNEL
+) -> dict[str, str]:
+    return button_click(slack, action, request_id, user, channel, TEAM)
 
 
 # -- waiting on the fake, by condition ----------------------------------------------------
@@ -329,25 +297,25 @@ def test_a_click_that_is_not_signed_by_slack_now_is_refused_and_does_nothing(
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": str(now),
-        "X-Slack-Signature": signature(body, now),
+        "X-Slack-Signature": slack_signature(body, now),
     }
     if tamper == "bad-signature":
-        headers["X-Slack-Signature"] = signature(body + b"x", now)
+        headers["X-Slack-Signature"] = slack_signature(body + b"x", now)
     elif tamper == "stale":
         headers["X-Slack-Request-Timestamp"] = str(now - 301)
-        headers["X-Slack-Signature"] = signature(body, now - 301)
+        headers["X-Slack-Signature"] = slack_signature(body, now - 301)
     elif tamper == "future":
         headers["X-Slack-Request-Timestamp"] = str(now + 301)
-        headers["X-Slack-Signature"] = signature(body, now + 301)
+        headers["X-Slack-Signature"] = slack_signature(body, now + 301)
     elif tamper == "unsigned":
         del headers["X-Slack-Signature"]
     elif tamper == "other-secret":
-        headers["X-Slack-Signature"] = signature(body, now, "not-the-secret")
+        headers["X-Slack-Signature"] = slack_signature(body, now, "not-the-secret")
     with daemon.client(None) as anonymous:
         if tamper == "replay":
             # A legitimate click by somebody who may not approve, replayed as is.
             first = urlencode(button(slack, "hookrunner_approve", request["id"], EVE)).encode()
-            replay = {**headers, "X-Slack-Signature": signature(first, now)}
+            replay = {**headers, "X-Slack-Signature": slack_signature(first, now)}
             assert anonymous.post("/v1/webhooks/slack", content=first, headers=replay).is_success
             answer = anonymous.post("/v1/webhooks/slack", content=first, headers=replay)
         else:
@@ -361,7 +329,7 @@ def test_a_click_that_is_not_signed_by_slack_now_is_refused_and_does_nothing(
 def test_the_slash_command_opens_a_modal_whose_submission_opens_the_request(
     daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client
 ) -> None:
-    trigger = f"{next(_triggers)}.cmd"
+    trigger = trigger_id()
     command = {
         "token": "legacy",
         "team_id": TEAM,
@@ -394,7 +362,7 @@ def test_the_slash_command_opens_a_modal_whose_submission_opens_the_request(
             "type": "view_submission",
             "team": {"id": TEAM},
             "user": {"id": DEV, "team_id": TEAM},
-            "trigger_id": f"{next(_triggers)}.submit",
+            "trigger_id": trigger_id(),
             "view": {**view, "id": "V0001", "state": {"values": state}},
         }
         return post_signed(daemon, interaction(payload))[0]
@@ -428,7 +396,7 @@ def test_the_slash_command_opens_a_modal_whose_submission_opens_the_request(
 def test_the_slash_command_without_a_flow_lists_the_served_flows(
     daemon: RunningDaemon, slack: FakeSlack
 ) -> None:
-    trigger = f"{next(_triggers)}.list"
+    trigger = trigger_id()
     command = {"team_id": TEAM, "user_id": DEV, "command": "/access", "text": "",
                "channel_id": CHANNEL, "trigger_id": trigger}  # fmt: skip
     assert post_signed(daemon, command)[0].status_code == 200

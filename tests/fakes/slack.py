@@ -8,12 +8,19 @@ Every answer is HTTP 200 with ``ok``; failures carry ``error`` (``invalid_auth``
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
+import json
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
 
 BOT_TOKEN = "xoxb-1111-2222-fake"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+_triggers = itertools.count(1)
 
 
 def slack_user(user_id: str, email: str, name: str, **extra: Any) -> dict[str, Any]:
@@ -201,3 +208,57 @@ class FakeSlack(FakeApi):
     def response(self, request: FakeRequest) -> FakeResponse:
         self.responses.append({"name": request.match["name"], **request.form()})
         return FakeResponse(200, None)
+
+
+# -- what Slack sends to an app ------------------------------------------------------------
+
+
+def slack_signature(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    """``X-Slack-Signature``: v0, HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    signed = f"v0:{timestamp}:".encode() + body
+    return "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signed_form(
+    form: dict[str, str], timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> tuple[bytes, dict[str, str]]:
+    """A form body as Slack posts it, and its signed headers."""
+    body = urlencode(form).encode()
+    sent_at = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(sent_at),
+        "X-Slack-Signature": slack_signature(body, sent_at, secret),
+    }
+    return body, headers
+
+
+def trigger_id() -> str:
+    return f"{next(_triggers)}.{int(time.time())}.a1b2c3"
+
+
+def button_click(
+    fake: FakeSlack, action: str, value: str, user: str, channel: str, team: str
+) -> dict[str, str]:
+    """The form of a ``block_actions`` interaction: ``user`` clicked button ``action``."""
+    trigger = trigger_id()
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "acme"},
+        "user": {"id": user, "team_id": team},
+        "api_app_id": "A0APP",
+        "trigger_id": trigger,
+        "response_url": fake.response_url(f"r{trigger.split('.')[0]}"),
+        "container": {"type": "message", "channel_id": channel, "message_ts": "1"},
+        "channel": {"id": channel, "name": "access-requests"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action,
+                "block_id": "decision",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return {"payload": json.dumps(payload)}
