@@ -78,7 +78,14 @@ def slack() -> Iterator[FakeSlack]:
 def daemon(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterator[RunningDaemon]:
     tmp_path = tmp_path_factory.mktemp("slack")
     work_repo = WorkRepo(tmp_path / "git")
-    work_repo.commit({"flows/db-access/impl.py": IMPL, "flows/db-access/flow.toml": TOML})
+    work_repo.commit(
+        {
+            "flows/db-access/impl.py": IMPL,
+            "flows/db-access/flow.toml": TOML,
+            "flows/nowhere/impl.py": IMPL.replace("#access-requests", "#no-such-channel"),
+            "flows/nowhere/flow.toml": TOML,
+        }
+    )
     (tmp_path / "bot-token").write_text(slack.token + "\n")
     (tmp_path / "signing-secret").write_text(SIGNING_SECRET + "\n")
     running = RunningDaemon(
@@ -403,8 +410,23 @@ def test_the_slash_command_without_a_flow_lists_the_served_flows(
     opened = eventually(
         lambda: [v for v in slack.views if v["trigger_id"] == trigger], what="views.open"
     )
-    select = opened[0]["view"]["blocks"][0]["element"]
-    assert [o["text"]["text"] for o in select["options"]] == ["db-access"]
+    picker = opened[0]["view"]
+    select = picker["blocks"][0]["element"]
+    assert [o["text"]["text"] for o in select["options"]] == ["db-access", "nowhere"]
+    chosen = {
+        "flow": {"value": {"type": "static_select", "selected_option": {"value": '"db-access"'}}}
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM},
+        "user": {"id": DEV},
+        "trigger_id": trigger_id(),
+        "view": {**picker, "id": "V0002", "state": {"values": chosen}},
+    }
+    answer = post_signed(daemon, interaction(payload))[0].json()
+    assert answer["response_action"] == "update"
+    assert answer["view"]["private_metadata"] == "db-access"
+    assert [b["block_id"] for b in answer["view"]["blocks"]] == ["db", "rows", "reason"]
 
 
 def test_slack_down_never_blocks_a_decision_and_the_messages_arrive_when_it_is_back(
@@ -429,6 +451,54 @@ def test_slack_down_never_blocks_a_decision_and_the_messages_arrive_when_it_is_b
     message = eventually(lambda: announcement(slack, request["id"]), what="the late announcement")
     assert "Approved by boss@acme.io" in status(message)
     assert buttons(message) == []
+
+
+def test_a_click_from_another_workspace_is_refused(
+    daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client
+) -> None:
+    request, _message = announced(slack, client)
+    form = button_click(slack, "hookrunner_approve", request["id"], BOSS, CHANNEL, "T0OTHER")
+    assert post_signed(daemon, form)[0].status_code == 200
+    name = json.loads(form["payload"])["response_url"].rsplit("/", 1)[1]
+    told = eventually(lambda: [r for r in slack.responses if r["name"] == name], what="refusal")
+    assert "T0OTHER" in told[0]["text"] and "not the one configured" in told[0]["text"]
+    _unchanged(slack, client, request, 0)
+
+
+def test_an_announcement_slack_refuses_is_given_up_and_noted(
+    slack: FakeSlack, client: httpx.Client
+) -> None:
+    body = {"user": {"email": "dev@acme.io"}, "fields": {"db": "orders"}}
+    request = client.post("/v1/flows/nowhere/requests", json=body).json()
+
+    def noted() -> Any:
+        history = client.get(f"/v1/requests/{request['id']}").json()["history"]
+        return [e for e in history if "was not delivered" in (e["message"] or "")]
+
+    entry = eventually(noted, what="the give-up note")[0]
+    assert "channel_not_found" in entry["message"] or "no channel" in entry["message"]
+    assert request["state"] == "pending"  # the request itself is unaffected
+
+
+def test_messages_owed_when_the_daemon_dies_are_delivered_after_restart(
+    daemon: RunningDaemon, slack: FakeSlack
+) -> None:
+    slack.outage = FakeResponse(503, {"ok": False, "error": "service_unavailable"})
+    try:
+        with daemon.client("flows-token") as client:
+            request = open_request(client)
+            decided = client.post(
+                f"/v1/requests/{request['id']}/deny", json={"user": {"email": "boss@acme.io"}}
+            )
+            assert decided.json()["state"] == "denied"
+        daemon.kill()
+    finally:
+        slack.outage = None
+    daemon.start()
+    message = eventually(lambda: announcement(slack, request["id"]), what="the announcement")
+    assert "Denied by boss@acme.io" in status(message)
+    direct = eventually(lambda: announcement(slack, request["id"], "D0DEV"), what="the DM")
+    assert "Denied by boss@acme.io" in json.dumps(direct["blocks"])
 
 
 def test_the_webhook_answers_404_when_no_signing_secret_is_configured(

@@ -32,8 +32,11 @@ BATCH = 20
 
 
 def _transient(error: IntegrationError) -> bool:
-    """Slack is down or busy (5xx, 429, no connection): worth retrying without limit."""
-    return error.status is None or error.status == 429 or error.status >= 500
+    """Slack is down or busy (5xx, 429, no connection): worth retrying without limit.
+    An answer that names what is wrong (``channel_not_found``) is not."""
+    if error.status is None:
+        return not error.code
+    return error.status == 429 or error.status >= 500
 
 
 class SlackOutbox:
