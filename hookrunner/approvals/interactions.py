@@ -92,7 +92,7 @@ class SlackInteractions:
         async def act() -> None:
             email = await self.email_of(table, payload, user_id)
             await self.engine.act(request_id, event, email, None, channel="slack")
-            log.info("slack_click", request_id=request_id, event=event, user=email)
+            log.info("slack_click", request_id=request_id, action=event, user=email)
 
         await self._telling(table, payload, act, f"Could not {event}")
 

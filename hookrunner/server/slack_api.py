@@ -10,16 +10,18 @@ excepted: their errors must be the answer).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import ValidationError as PydanticValidationError
 
 from hookrunner.approvals.interactions import SlackInteractions
 from hookrunner.journal import Delivery
+from hookrunner.payloads import first_error
 from hookrunner.server.deps import ServicesDep, accept, read_body
 from hookrunner.server.problems import Problem
 from hookrunner.server.signatures import SignatureError, verify_slack
@@ -36,14 +38,45 @@ def _form(body: bytes) -> dict[str, str]:
     return {key: values[0] for key, values in parsed.items()}
 
 
+class _Part(BaseModel):
+    """A part of a Slack payload: the keys read here are checked, the rest kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class _Id(_Part):
+    id: StrictStr = ""
+
+
+class _Action(_Part):
+    action_id: StrictStr = ""
+    value: StrictStr = ""
+
+
+class _View(_Part):
+    callback_id: StrictStr = ""
+    private_metadata: StrictStr = ""
+    blocks: list[dict[str, Any]] = []
+    state: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+
+
+class _Interaction(_Part):
+    type: StrictStr = ""
+    trigger_id: StrictStr = ""
+    response_url: StrictStr = ""
+    user: _Id = _Id()
+    team: _Id | None = None
+    channel: _Id | None = None
+    actions: list[_Action] = []
+    view: _View = _View()
+
+
 def _payload(form: dict[str, str]) -> dict[str, Any]:
+    """The interaction payload, in the shape the handlers read (else a 4xx problem)."""
     try:
-        payload = json.loads(form["payload"])
-    except (json.JSONDecodeError, RecursionError):
-        raise Problem(400, "payload is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise Problem(422, "payload must be a JSON object")
-    return payload
+        return _Interaction.model_validate_json(form["payload"]).model_dump()
+    except PydanticValidationError as exc:
+        raise Problem(422, f"payload: {first_error(exc)}") from None
 
 
 @router.post("/v1/webhooks/slack", summary="Slack interactivity and slash command (signed)")
