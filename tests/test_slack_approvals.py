@@ -468,6 +468,8 @@ def test_slack_down_never_blocks_a_decision_and_the_messages_arrive_when_it_is_b
     message = eventually(lambda: announcement(slack, request["id"]), what="the late announcement")
     assert "Approved by boss@acme.io" in status(message)
     assert buttons(message) == []
+    metrics = client.get("/metrics").text
+    assert 'hookrunner_slack_messages_total{result="retried"}' in metrics
 
 
 def test_a_click_from_another_workspace_is_refused(

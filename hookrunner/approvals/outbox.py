@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from hookrunner import metrics
 from hookrunner.approvals.blocks import request_message, requester_message
 from hookrunner.approvals.clients import SlackClients
 from hookrunner.config import SettingsView
@@ -48,7 +49,6 @@ class SlackOutbox:
         self.clients = clients
         self.settings = settings
         self.wake = asyncio.Event()
-        self.delivered = 0  # messages posted or updated, for tests and metrics
 
     # -- the Notifier protocol ----------------------------------------------------------
 
@@ -114,7 +114,7 @@ class SlackOutbox:
             message.due_at or 0.0,
         )  # fmt: skip
         if where is not None:
-            self.delivered += 1
+            metrics.SLACK_MESSAGES.labels(result="updated" if message.ts else "posted").inc()
             log.info("slack_message", request_id=record.request_id, kind=message.kind,
                      state=record.state, updated=message.ts is not None)  # fmt: skip
 
@@ -149,8 +149,10 @@ class SlackOutbox:
             await asyncio.to_thread(
                 self.journal.message_failed, message.message_id, str(error), time.time() + delay
             )
+            metrics.SLACK_MESSAGES.labels(result="retried").inc()
             return
         await asyncio.to_thread(self.journal.message_failed, message.message_id, str(error), None)
+        metrics.SLACK_MESSAGES.labels(result="given_up").inc()
         what = "the requester's message" if message.kind == "requester" else "an announcement"
         entry = HistoryEntry("notify", None, time.time(), f"{what} was not delivered: {error}")
         await asyncio.to_thread(self.journal.note, record.request_id, entry)
