@@ -32,7 +32,7 @@ BOSS, DEV, EVE = "U0BOSS", "U0DEV", "U0EVE"
 CHANNEL = "C0ACCESS"
 
 IMPL = """\
-from sym.sdk.annotations import prefetch, reducer
+from sym.sdk.annotations import hook, prefetch, reducer
 from sym.sdk.field_option import FieldOption
 from sym.sdk.integrations import slack
 from sym.sdk.notifications import Notification
@@ -41,6 +41,11 @@ from sym.sdk.notifications import Notification
 @reducer
 def get_request_notifications(event):
     return [Notification(destinations=[slack.channel("#access-requests")])]
+
+
+@hook
+def after_approve(event):
+    print("approved through", event.channel.type, "by", event.user.email)
 
 
 @prefetch(field_name="db")
@@ -226,6 +231,9 @@ def test_a_signed_click_by_an_approver_approves_and_the_message_updates_in_place
     current = client.get(f"/v1/requests/{request['id']}").json()
     approve = next(e for e in current["history"] if e["event"] == "approve")
     assert approve["actor"] == {"email": "boss@acme.io"}
+    runs = client.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    hooks_saw = [r["stdout"] for r in runs if r["hook"] == "db-access/after_approve"]
+    assert "approved through slack by boss@acme.io\n" in hooks_saw  # event.channel.type
     updated = eventually(
         lambda: "access until" in status(announcement(slack, request["id"]) or message),
         what="the message update",

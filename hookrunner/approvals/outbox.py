@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -68,7 +69,7 @@ class SlackOutbox:
     async def transitioned(self, record: RequestRecord) -> None:
         await self._journal(self.journal.touch_messages, record.request_id, time.time())
 
-    async def _journal(self, write: Any, *args: Any) -> None:
+    async def _journal(self, write: Callable[..., object], *args: Any) -> None:
         """Write, then wake the worker. A failed write must not undo a decision already
         committed: it is logged, and the start-up sweep finds the stale messages."""
         try:
@@ -80,11 +81,16 @@ class SlackOutbox:
     # -- the worker ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        stale = await asyncio.to_thread(self.journal.stale_messages, time.time())
+        try:
+            stale = await asyncio.to_thread(self.journal.stale_messages, time.time())
+        except JournalError as exc:
+            log.error("journal_error", error=str(exc))
+            stale = 0
         if stale:
             log.info("slack_messages_stale", count=stale)
         while True:
             self.wake.clear()
+            due: list[MessageRecord] = []
             try:
                 due = await asyncio.to_thread(self.journal.due_messages, time.time(), BATCH)
                 await asyncio.gather(*(self._deliver(message) for message in due))
@@ -107,6 +113,11 @@ class SlackOutbox:
             where = await asyncio.to_thread(self._send, message, record)
         except IntegrationError as exc:
             await self._failed(message, record, exc)
+            return
+        except Exception as exc:  # a bug or an odd answer must not stop the other messages
+            log.exception("slack_message_error", request_id=record.request_id)
+            error = IntegrationError(f"{type(exc).__name__}: {exc}", code="internal_error")
+            await self._failed(message, record, error)
             return
         channel, ts = where if where is not None else (None, None)
         await asyncio.to_thread(
