@@ -70,6 +70,18 @@ type = "int"
 """
 
 
+# An on_approve that holds the approval until the test opens the gate.
+GATED_HOOK = """
+
+@hook
+def on_approve(event):
+    import os, time
+    deadline = time.monotonic() + 25
+    while not os.path.exists(os.environ["GATE"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+"""
+
+
 @pytest.fixture(scope="module")
 def slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()
@@ -91,6 +103,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterat
             "flows/db-access/flow.toml": TOML,
             "flows/nowhere/impl.py": IMPL.replace("#access-requests", "#no-such-channel"),
             "flows/nowhere/flow.toml": TOML,
+            "flows/gated/impl.py": IMPL + GATED_HOOK,
+            "flows/gated/flow.toml": TOML,
         }
     )
     (tmp_path / "bot-token").write_text(slack.token + "\n")
@@ -98,7 +112,11 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterat
     running = RunningDaemon(
         tmp_path,
         str(work_repo.bare),
-        executor={"interpreter": sys.executable, "timeout": 10},
+        executor={
+            "interpreter": sys.executable,
+            "timeout": 30,
+            "env": {"GATE": str(tmp_path / "gate")},  # see GATED_HOOK
+        },
         retry={"backoff": [0.2, 0.4], "max_attempts": 3},
         **{
             "integrations.slack": {
@@ -251,6 +269,20 @@ def test_a_signed_click_by_an_approver_approves_and_the_message_updates_in_place
     # nothing went wrong, so the clicker was told nothing
     response_name = json.loads(click["payload"])["response_url"].rsplit("/", 1)[1]
     assert [r for r in slack.responses if r["name"] == response_name] == []
+
+
+def test_a_click_is_answered_before_its_hooks_have_run(
+    daemon: RunningDaemon, slack: FakeSlack, client: httpx.Client
+) -> None:
+    body = {"user": {"email": "dev@acme.io"}, "fields": {"db": "orders"}}
+    request = client.post("/v1/flows/gated/requests", json=body).json()
+    eventually(lambda: announcement(slack, request["id"]), what="the announcement")
+    gate = daemon.dir.parent / "gate"  # the daemon's GATE
+    answer = post_signed(daemon, button(slack, "hookrunner_approve", request["id"], BOSS))[0]
+    assert answer.status_code == 200
+    assert state_of(client, request["id"]) == "pending"  # on_approve is still held
+    gate.touch()
+    eventually(lambda: state_of(client, request["id"]) == "escalated", what="the approval")
 
 
 def test_the_requester_revokes_from_the_direct_message(
@@ -437,7 +469,7 @@ def test_the_slash_command_without_a_flow_lists_the_served_flows(
     )
     picker = opened[0]["view"]
     select = picker["blocks"][0]["element"]
-    assert [o["text"]["text"] for o in select["options"]] == ["db-access", "nowhere"]
+    assert [o["text"]["text"] for o in select["options"]] == ["db-access", "gated", "nowhere"]
     chosen = {
         "flow": {"value": {"type": "static_select", "selected_option": {"value": '"db-access"'}}}
     }
