@@ -463,6 +463,7 @@ def test_the_slash_command_without_a_flow_lists_the_served_flows(
     trigger = trigger_id()
     command = {"team_id": TEAM, "user_id": DEV, "command": "/access", "text": "",
                "channel_id": CHANNEL, "trigger_id": trigger}  # fmt: skip
+    assert post_signed(daemon, {"ssl_check": "1", "token": "legacy"})[0].status_code == 200
     assert post_signed(daemon, command)[0].status_code == 200
     opened = eventually(
         lambda: [v for v in slack.views if v["trigger_id"] == trigger], what="views.open"

@@ -119,6 +119,8 @@ async def slack_webhook(request: Request, services: ServicesDep) -> Response:
             if answer is not None:
                 return JSONResponse(answer)
         return Response(status_code=200)
+    if form.get("ssl_check") == "1":  # Slack checking the certificate of a command's URL
+        return Response(status_code=200)
     if "command" in form:
         if form["command"] != slack.command_name(table):
             raise Problem(422, f"unknown slash command {form['command']!r}")
