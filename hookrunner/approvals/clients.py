@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import threading
 
+import structlog
+
 from hookrunner.config import SettingsView, secret_path
 from hookrunner.integrations.errors import SymIntegrationError
 from hookrunner.integrations.http import CallPolicy
 from hookrunner.integrations.registry import Integrations
 from hookrunner.integrations.slack import SlackClient
 
+log = structlog.get_logger("hookrunner.approvals")
 POLICY = CallPolicy(timeout=5.0, max_attempts=1)
 
 
@@ -54,7 +57,8 @@ class SlackClients:
             if table.type == "slack" and table.signing_secret_file:
                 try:
                     secret = secret_path(table.signing_secret_file).read_text().strip()
-                except OSError:
+                except OSError as exc:  # the file's name only: never its content
+                    log.error("slack_signing_secret_unreadable", table=name, error=exc.strerror)
                     continue
                 if secret:
                     found.append((name, secret))
