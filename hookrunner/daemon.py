@@ -24,6 +24,9 @@ import structlog
 import uvicorn
 
 from hookrunner import systemd
+from hookrunner.approvals.clients import SlackClients
+from hookrunner.approvals.interactions import SlackInteractions
+from hookrunner.approvals.outbox import SlackOutbox
 from hookrunner.config import ConfigError, LiveSettings, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
 from hookrunner.environments import EnvironmentStore, activate_store
@@ -135,7 +138,9 @@ def build_services(
     fetched tree before it is published (hook environments)."""
     repository = Repository(lambda: live.repo, live.state.dir, prepare)
     dispatcher = Dispatcher(journal, repository, live)
-    engine = Engine(journal, repository, live)
+    slack = SlackClients(live)
+    outbox = SlackOutbox(journal, slack, live)
+    engine = Engine(journal, repository, live, notifier=outbox)
     services = Services(
         settings=live,
         journal=journal,
@@ -144,6 +149,8 @@ def build_services(
         engine=engine,
         tokens=TokenTable.load(live.server.tokens_file),
         accepting=accepting,
+        slack=SlackInteractions(engine, slack),
+        outbox=outbox,
     )
     return services, TimerLoop(journal, engine)
 
@@ -200,6 +207,9 @@ class Daemon:
                 asyncio.create_task(self._report_held_log_lines()),
                 asyncio.create_task(timers.run(), name="timers"),
             ]
+            if self.services.outbox is not None:
+                outbox = self.services.outbox.run()
+                background.append(asyncio.create_task(outbox, name="slack-outbox"))
             log.info("daemon_start", listen=settings.server.listen, state=str(settings.state.dir))
             await self.server.serve(sockets=sockets)
             systemd.notify("STOPPING=1", "STATUS=draining running hooks")
@@ -207,6 +217,9 @@ class Daemon:
             for task in background:
                 task.cancel()
             await asyncio.gather(dispatcher.stop(grace), timers.stop(grace))
+            if self.services.slack is not None:
+                await self.services.slack.drain(grace)
+                self.services.slack.clients.close()
             repository.close()
             log.info("daemon_stop")
             return 0

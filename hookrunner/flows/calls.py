@@ -187,22 +187,51 @@ class Calls:
         step.results.append(call.result)
         return call
 
-    async def notify(self, step: Step, record: RequestRecord, actor: Actor) -> None:
-        """``get_request_notifications``: recorded and logged until Slack delivers them."""
+    async def notify(
+        self, step: Step, record: RequestRecord, actor: Actor, delivered: bool
+    ) -> list[dict[str, Any]]:
+        """Where a new request is announced: ``get_request_notifications``, and a
+        ``get_approvers`` destination when Slack delivers (its people may approve there).
+
+        Recorded in the history and logged; ``delivered`` says whether anything will post
+        them. A failing reducer is recorded and announces nothing."""
+        notified = await self._notifications(step, record, actor)
+        approvers = await self._approvers_destination(step, record, actor) if delivered else []
+        if notified is None and not approvers:
+            return []
+        destinations = (notified or []) + approvers
+        shown = ", ".join(_destination_name(d) for d in destinations) or "nowhere"
+        log.info("request_notifications", request_id=record.request_id, destinations=shown,
+                 delivered=delivered)  # fmt: skip
+        how = "delivering through Slack" if delivered else "not delivered: no Slack delivery"
+        await self.note(record, "notify", None, f"to be announced in {shown} ({how})", False)
+        return destinations
+
+    async def _notifications(
+        self, step: Step, record: RequestRecord, actor: Actor
+    ) -> list[dict[str, Any]] | None:
+        """``get_request_notifications``' destinations; ``None`` when it is not defined or
+        failed (the failure recorded)."""
         call = await self.call(step, "get_request_notifications", "request", record, actor, {})
         if call is None:
-            return
+            return None
         if not call.ok:
             message = f"get_request_notifications failed: {call.error}"
             log.warning("notifications_failed", request_id=record.request_id, error=call.error)
             await self.note(record, "notify", None, message, error=False)
-            return
-        destinations = [d for n in call.value for d in n["destinations"]]
-        shown = ", ".join(_destination_name(d) for d in destinations) or "nowhere"
-        log.info("request_notifications", request_id=record.request_id, destinations=shown,
-                 delivered=False)  # fmt: skip
-        message = f"to be announced in {shown} (not delivered: no Slack delivery)"
-        await self.note(record, "notify", None, message, error=False)
+            return None
+        return [d for n in call.value for d in n["destinations"]]
+
+    async def _approvers_destination(
+        self, step: Step, record: RequestRecord, actor: Actor
+    ) -> list[dict[str, Any]]:
+        """The destination ``get_approvers`` names, when it is the flow's approver rule."""
+        if step.flow.defines("get_permissions"):
+            return []
+        call = await self.call(step, "get_approvers", "request", record, actor, {})
+        if call is None or not call.ok or "destination" not in call.value:
+            return []
+        return [call.value["destination"]]
 
     async def options(self, step: Step, name: str, actor: Actor) -> list[dict[str, Any]]:
         if name not in step.flow.described.prefetch:

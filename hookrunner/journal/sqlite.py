@@ -24,6 +24,7 @@ from hookrunner.journal.records import (
     EventRecord,
     HistoryEntry,
     JournalError,
+    MessageRecord,
     RequestRecord,
     RunRecord,
     TimerRecord,
@@ -142,6 +143,27 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN replay_of TEXT REFERENCES runs(id);
     """,
+    # The Slack outbox: one row per message about a request. ``due_at`` is set while the
+    # message has something new to say (posting it, or updating it in place), NULL once
+    # Slack has the request's state ``sent_state``.
+    """
+    CREATE TABLE slack_messages (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        kind TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        target TEXT NOT NULL,
+        channel TEXT,
+        ts TEXT,
+        sent_state TEXT,
+        due_at REAL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX slack_messages_due ON slack_messages(due_at);
+    CREATE INDEX slack_messages_request ON slack_messages(request_id);
+    """,
 )
 
 _REQUEST_COLUMNS = (
@@ -150,6 +172,8 @@ _REQUEST_COLUMNS = (
 )
 # Columns a transition may set besides the state.
 _REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at", "step_outputs"})
+
+_MESSAGE_COLUMNS = "id, request_id, kind, integration, target, channel, ts, attempt, error, due_at"
 
 _RUN_COLUMNS = (
     "id, event_id, hook, status, outcome, attempt, next_at, commit_sha, exit_code, stdout,"
@@ -627,6 +651,108 @@ class SqliteJournal:
                 (request_id, kind, due_at),
             )
             return 1
+
+    # -- the Slack outbox ----------------------------------------------------------------
+
+    def add_messages(
+        self, request_id: str, messages: Iterable[tuple[str, str, dict[str, Any]]], now: float
+    ) -> None:
+        """Queue ``(kind, integration, target)`` messages about a request, due at once."""
+        with self._lock:
+            self._write(
+                (
+                    "INSERT INTO slack_messages (request_id, kind, integration, target, due_at,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (request_id, kind, integration, json.dumps(target), now, now),
+                )
+                for kind, integration, target in messages
+            )
+
+    def touch_messages(self, request_id: str, now: float) -> int:
+        """The request changed: every message about it is due again; how many there are."""
+        with self._lock, self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE slack_messages SET due_at = ?, attempt = 0 WHERE request_id = ?",
+                (now, request_id),
+            )
+            return int(cursor.rowcount)
+
+    def stale_messages(self, now: float) -> int:
+        """Make due every message that does not show its request's state (a transition
+        whose touch was lost in a crash); how many."""
+        with self._lock, self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE slack_messages SET due_at = ? WHERE due_at IS NULL AND sent_state IS NOT"
+                " (SELECT state FROM requests WHERE requests.id = slack_messages.request_id)",
+                (now,),
+            )
+            return int(cursor.rowcount)
+
+    def due_messages(self, now: float, limit: int = 50) -> list[MessageRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM slack_messages"
+                " WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def messages(self, request_id: str) -> list[MessageRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM slack_messages WHERE request_id = ? ORDER BY id",
+                (request_id,),
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def next_message_at(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(due_at) FROM slack_messages").fetchone()
+        return row[0] if row else None
+
+    def message_sent(
+        self, message_id: int, channel: str | None, ts: str | None, state: str, due_at: float
+    ) -> None:
+        """Slack shows ``state``; done unless the request was touched since ``due_at``."""
+        with self._lock:
+            self._write(
+                [
+                    (
+                        "UPDATE slack_messages SET channel = ?, ts = ?, sent_state = ?,"
+                        " error = NULL, attempt = 0,"
+                        " due_at = CASE WHEN due_at > ? THEN due_at ELSE NULL END WHERE id = ?",
+                        (channel, ts, state, due_at, message_id),
+                    )
+                ]
+            )
+
+    def message_failed(self, message_id: int, error: str, due_at: float | None) -> None:
+        """Try again at ``due_at``, or never (``None``: Slack refused it for good)."""
+        with self._lock:
+            self._write(
+                [
+                    (
+                        "UPDATE slack_messages SET error = ?, attempt = attempt + 1, due_at = ?"
+                        " WHERE id = ?",
+                        (error, due_at, message_id),
+                    )
+                ]
+            )
+
+
+def _message(row: sqlite3.Row) -> MessageRecord:
+    return MessageRecord(
+        message_id=row["id"],
+        request_id=row["request_id"],
+        kind=row["kind"],
+        integration=row["integration"],
+        target=plain_object(row["target"]),
+        channel=row["channel"],
+        ts=row["ts"],
+        attempt=row["attempt"],
+        error=row["error"],
+        due_at=row["due_at"],
+    )
 
 
 def _where(**equal: str | None) -> tuple[str, list[str]]:
