@@ -25,7 +25,8 @@ from hookrunner.environments import (
     user_store,
 )
 from hookrunner.flows.definition import load_flow
-from hookrunner.flows.engine import Engine, Refused, WrongState
+from hookrunner.flows.engine import Engine
+from hookrunner.flows.errors import Conflict, FlowUnavailable, Invalid, Refused
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, RunRecord, open_journal
 from hookrunner.repo import GitError, HookIndex, Repository, Snapshot, build_index
 from hookrunner.repo.gitcli import GitCli
@@ -116,7 +117,7 @@ class FlowPreview(NamedTuple):
 
     request: RequestRecord | None
     runs: list[RunRecord]
-    refusal: str | None  # ``403 …`` or ``409 …`` as the API would answer
+    refusal: str | None  # ``403 …``, ``409 …``, ``422 …`` or ``503 …``, as the API answers
 
 
 async def preview_flow(
@@ -139,9 +140,9 @@ async def preview_flow(
                 settings,
                 run_runbooks=event in ("escalate", "deescalate", "revoke"),
             )
-            request_id = _seed_request(journal, index, slug, state, timer_kind, fields)
-            refusal = None
+            request_id, refusal = None, None
             try:
+                request_id = _seed_request(journal, index, slug, state, timer_kind, fields)
                 if event == "prompt":
                     await engine.prompt(slug, user, fields)
                 elif event == "request":
@@ -151,10 +152,14 @@ async def preview_flow(
                     await engine.fire_timer(timer)
                 else:
                     await engine.act(str(request_id), event, user, fields.get("reason"))
+            except Invalid as exc:
+                refusal = f"422 {exc}"
             except Refused as exc:
                 refusal = f"403 {exc}"
-            except WrongState as exc:
+            except Conflict as exc:
                 refusal = f"409 {exc}"
+            except FlowUnavailable as exc:
+                refusal = f"503 {exc}"
             request = journal.request(request_id) if request_id else None
             return FlowPreview(request, list(reversed(journal.runs())), refusal)
         finally:

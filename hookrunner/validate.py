@@ -1,4 +1,5 @@
-"""Lint a runbooks repository by parsing it, never by running user code."""
+"""Lint a runbooks repository: parse every hook file, then import each ``impl.py`` in the
+harness, contained by the executor as the daemon would (``--no-import`` skips that)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,27 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from hookrunner.config import Settings
 from hookrunner.environments import EnvironmentBuildError, EnvironmentStore
 from hookrunner.environments.requirements import hook_directories, read_requirements
+from hookrunner.flows.catalog import Catalog
 from hookrunner.flows.definition import (
     DEESCALATE_RUNBOOK,
     ESCALATE_RUNBOOK,
+    HOOK_NAMES,
+    REDUCER_NAMES,
     Declared,
     FlowError,
     declared_functions,
     load_flow_settings,
 )
-from hookrunner.repo import SESSION_HOOK_FILES, is_valid_slug, refused_hook_files
-from hookrunner.sdk import HOOK_NAMES, REDUCER_NAMES
+from hookrunner.repo import (
+    SESSION_HOOK_FILES,
+    Snapshot,
+    build_index,
+    is_valid_slug,
+    refused_hook_files,
+)
 
 REMOVAL_WORDS = re.compile(r"deescalat|revok|remov|expire")
 
@@ -106,6 +116,8 @@ def _check_declared(shown: str, declared: list[Declared]) -> list[Problem]:
                     f"unknown hook name {function.name}{_suggest(function.name, HOOK_NAMES)}",
                 )
             )  # fmt: skip
+        elif function.kind == "prefetch":
+            continue
         elif function.kind == "reducer" and not known_reducer:
             suggestion = _suggest(function.name, REDUCER_NAMES)
             problems.append(
@@ -198,4 +210,20 @@ def validate_environments(root: Path, environments: EnvironmentStore | None) -> 
                 environments.ensure(requirements)
         except EnvironmentBuildError as exc:
             problems.append(Problem(exc.source, exc.line, exc.detail))
+    return problems
+
+
+async def import_flows(root: Path, settings: Settings) -> list[Problem]:
+    """Import each flow that parsed cleanly in the harness, contained; report what keeps
+    the daemon from serving it (an import error, an unknown name, a missing integration)."""
+    index = build_index(Snapshot("validate", root.resolve()))
+    catalog = Catalog(settings)
+    problems = []
+    for slug in sorted(index.flows):
+        parsed = validate_flow(root / "flows" / slug)
+        if any(problem.severity == "error" for problem in parsed):
+            continue  # already reported; importing adds nothing
+        state = await catalog.state(index, slug)
+        if state.error is not None:
+            problems.append(Problem(f"flows/{slug}/impl.py", 0, state.error))
     return problems

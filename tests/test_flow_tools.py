@@ -35,7 +35,7 @@ def on_approve(event):
 @reducer
 def get_approvers(event):
     from hookrunner.sdk import User
-    return [User({"email": "a@example.com"}), "b@example.com"]
+    return [User("a@example.com"), "b@example.com"]
 
 
 @hook
@@ -50,13 +50,28 @@ def after_deny(event):
 
 EVENT = {
     "name": "approve",
-    "user": {"email": "boss@example.com"},
-    "channel": {"type": "api"},
-    "flow": {"srn": {"slug": "demo"}, "vars": {}, "fields": {}},
-    "payload": {"fields": {"reason": "ticket 7"}},
-    "request": {"id": "r1", "state": "pending"},
+    "timestamp": "2026-11-21T20:00:00+00:00",
+    "user": {"email": "boss@example.com", "role": "admin"},
+    "channel": {"type": "api", "identifier": None},
+    "flow": {
+        "srn": "hookrunner:flow:demo:latest", "slug": "demo", "fields": [], "targets": [],
+        "vars": {}, "strategy": {"type": "runbook", "targets": []},
+        "environment": {"name": "hookrunner", "integrations": {}}, "allow_revoke": True,
+    },
+    "payload": {
+        "srn": "hookrunner:access_request:demo:latest:r1",
+        "timestamp": "2026-11-21T20:00:00+00:00",
+        "user": {"email": "dev@example.com", "role": "member"},
+        "fields": {"reason": "ticket 7"},
+    },
+    "request": {
+        "id": "r1", "flow": "demo", "state": "pending", "requester": {"email": "dev@example.com"},
+        "fields": {}, "duration_s": 3600, "created_at": 0.0, "escalated_at": None,
+        "expires_at": 0.0, "history": [],
+    },
     "actors": {"request": {"email": "dev@example.com"}},
-}
+    "step_outputs": {},
+}  # fmt: skip
 
 
 def harness(
@@ -100,7 +115,7 @@ def test_ignore_reducer_errors_and_bad_returns(tmp_path: Path) -> None:
         "directive": "ignore", "message": "no self-service", "fields": {},
     }  # fmt: skip
     assert harness(tmp_path, "get_approvers", EVENT)[1] == {
-        "ok": True, "value": ["a@example.com", "b@example.com"],
+        "ok": True, "value": {"users": ["a@example.com", "b@example.com"]},
     }  # fmt: skip
     completed, answer = harness(tmp_path, "on_deny", EVENT)
     assert completed.returncode == 1 and answer == {"ok": False, "error": "KeyError: 'boom'"}
@@ -110,7 +125,7 @@ def test_ignore_reducer_errors_and_bad_returns(tmp_path: Path) -> None:
     answer = harness(tmp_path, "on_escalate", EVENT)[1]
     assert answer == {
         "ok": False,
-        "error": "LookupError: impl.py has no @hook or @reducer named on_escalate",
+        "error": "HandlerNotFound: impl.py has no @hook named on_escalate",
     }
 
 
@@ -240,7 +255,7 @@ def dry_run_flow(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_dry_run_flow_shows_a_refusal_without_a_journal(dry_run_repo: Path) -> None:
     result = dry_run_flow(dry_run_repo, "demo", "approve", "--user", "boss@example.com")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # refused
     assert "demo/on_approve: succeeded" in result.stdout
     assert "  | approving for None" in result.stdout
     assert "=> refused: 403 say why" in result.stdout
@@ -270,3 +285,43 @@ def test_dry_run_flow_unknown_flow_is_one_line(dry_run_repo: Path) -> None:
     result = dry_run_flow(dry_run_repo, "nope", "approve")
     assert result.returncode == 2
     assert result.stderr.strip() == "hookrunner: no flow 'nope' at commit working-tree"
+
+
+def test_validate_imports_each_flow_in_the_harness(tmp_path: Path) -> None:
+    flows = {
+        "missing-module": "import no_such_module_anywhere\n",
+        "name-error": "from sym.sdk.annotations import hook\n\nundefined_name\n",
+        "undecorated": "def get_permissions(event):\n    return None\n",
+        "clean": "from sym.sdk.annotations import hook\n\n@hook\ndef on_request(e):\n    pass\n",
+        "pagerduty": "from sym.sdk.integrations import pagerduty\n",
+    }
+    for slug, impl in flows.items():
+        (tmp_path / "flows" / slug).mkdir(parents=True)
+        (tmp_path / "flows" / slug / "impl.py").write_text(impl)
+    (tmp_path / "flows/pagerduty/flow.toml").write_text('integrations = ["pagerduty"]\n')
+    (tmp_path / "config.toml").write_text(f'[executor]\ninterpreter = "{sys.executable}"\n')
+    config = ["--config", str(tmp_path / "config.toml")]
+    result = run("validate", str(tmp_path), *config)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 4, result.stderr
+    assert any(
+        line.startswith("flows/missing-module/impl.py:0: error:")
+        and "No module named 'no_such_module_anywhere'" in line
+        for line in errors
+    )
+    assert any("name-error" in line and "NameError" in line for line in errors)
+    assert any("undecorated" in line and "get_permissions" in line for line in errors)
+    assert any("integration 'pagerduty' is not configured" in line for line in errors)
+    assert not list(tmp_path.rglob("__pycache__"))
+    parsed_only = run("validate", str(tmp_path), "--no-import", *config)
+    assert parsed_only.returncode == 0, parsed_only.stderr
+
+
+def test_dry_run_flow_of_a_broken_flow_is_refused_with_exit_1(dry_run_repo: Path) -> None:
+    (dry_run_repo / "flows/demo/impl.py").write_text("import no_such_module_anywhere\n")
+    result = dry_run_flow(dry_run_repo, "demo", "request", "--user", "dev@example.com", "--json")
+    assert result.returncode == 1, result.stderr
+    refusal = json.loads(result.stdout)["refusal"]
+    assert refusal.startswith("503 flow demo is not served: demo/impl.py does not import")
+    assert not list(dry_run_repo.rglob("__pycache__"))

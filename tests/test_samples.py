@@ -174,7 +174,7 @@ def test_dry_run_break_glass_refusals(config: Path) -> None:
     stranger = dry_run(config, "flow", "break-glass", "prompt", "--user", "dev@example.com")
     assert stranger["refusal"] == "403 break-glass is for incident responders only"
     no_incident = dry_run(config, "flow", "break-glass", "request", "--user", "oncall@example.com")
-    assert no_incident["refusal"] == "403 name the incident (field 'incident')"
+    assert no_incident["refusal"] == "422 fields.incident: required"
 
 
 @pytest.fixture

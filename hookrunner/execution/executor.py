@@ -20,6 +20,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import tempfile
 import time
 import uuid
@@ -66,8 +67,10 @@ class RunSpec:
     user: str = ""
     # Private files: env var name -> content; the var holds the file's path.
     files: Mapping[str, bytes] = field(default_factory=dict)
-    # Env var names (from ``files``) whose file is read back after the run.
+    # Env var names (from ``files``) whose file is read back after the run, at most
+    # ``collect_limit`` bytes of each (one more, so a caller can tell it was cut).
     collect: tuple[str, ...] = ()
+    collect_limit: int = 1 << 20
     # Fork the run from a warm interpreter (``executor.mode = warm``); None: spawn it.
     warm: WarmPolicy | None = None
 
@@ -181,6 +184,22 @@ def _kill_everything(pgid: int, marker: bytes) -> None:
         if not _signal_all(pgid, marker, signal.SIGKILL):
             return
         time.sleep(0.01)
+
+
+def _read_collected(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file the hook left; the hook may have put a
+    symlink, a FIFO or a device there, which is refused rather than followed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        chunks, size = [], 0
+        while size < limit and (chunk := os.read(fd, min(65536, limit - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -358,7 +377,7 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
         collected = {}
         for name in spec.collect:
             with contextlib.suppress(OSError):
-                collected[name] = Path(env[name]).read_bytes()
+                collected[name] = _read_collected(env[name], spec.collect_limit + 1)
 
     stdout, stderr = protocol.output[1], protocol.output[2]
     return Outcome(

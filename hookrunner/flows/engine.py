@@ -1,4 +1,4 @@
-"""The access-request state machine of DESIGN §7.
+"""The access-request engine of DESIGN §7: runs the state machine of :mod:`states`.
 
 For each event X: run ``on_X`` (it may ignore X or redirect to another event), then
 the default step, then ``after_X``. Every state change is one compare-and-swap in the
@@ -11,44 +11,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import structlog
 
 from hookrunner import metrics
 from hookrunner.config import SettingsView
-from hookrunner.execution import RunResult
-from hookrunner.flows.definition import (
-    DEESCALATE_RUNBOOK,
-    ESCALATE_RUNBOOK,
-    FlowDefinition,
-    FlowError,
-    load_flow,
+from hookrunner.flows.calls import Calls, Step
+from hookrunner.flows.catalog import Catalog, FlowState
+from hookrunner.flows.definition import parse_duration
+from hookrunner.flows.errors import (
+    Conflict,
+    FlowEngineError,
+    FlowUnavailable,
+    Invalid,
+    NoSnapshot,
+    NotFound,
+    Refused,
 )
-from hookrunner.flows.events import Actor, event_document
-from hookrunner.flows.runner import EventTooLarge, FlowRunner, HookCall
+from hookrunner.flows.events import Actor
+from hookrunner.flows.fields import check_fields, check_text
+from hookrunner.flows.identity import canonical_email
+from hookrunner.flows.notices import Announcement, Notifier, Silent
+from hookrunner.flows.runner import FlowRunner, HookCall
+from hookrunner.flows.states import REDIRECTABLE, rule_for
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, TimerRecord, Transition
 from hookrunner.repo import HookIndex
 from hookrunner.runlog import report_run
 
 log = structlog.get_logger("hookrunner.flows")
 
-# The states each event may start from.
-STARTS_FROM = {
-    "approve": ("pending",),
-    "deny": ("pending",),
-    "escalate": ("approved",),
-    "deescalate": ("escalated",),
-}
-REVOKE_STARTS_FROM = ("escalated", "approved")
 # A chain that fires one event more often than this has a hook redirecting to itself.
 MAX_FIRINGS_PER_EVENT = 2
+MAX_REASON = 4096
 
 
 class SnapshotSource(Protocol):
@@ -59,18 +59,6 @@ class SnapshotSource(Protocol):
     def release(self, index: HookIndex) -> None: ...
 
 
-class Refused(Exception):
-    """The event is not allowed: an ``ignore``, a failed ``on_`` hook, or approver rules."""
-
-
-class WrongState(Exception):
-    """The request is not in a state the event can start from."""
-
-
-class NoSnapshot(Exception):
-    """No snapshot of the runbooks repository is available yet."""
-
-
 class Opened(NamedTuple):
     """A request, and whether an earlier delivery under the same key had opened it."""
 
@@ -78,16 +66,29 @@ class Opened(NamedTuple):
     duplicate: bool
 
 
-@dataclass
-class Step:
-    """One walk through the state machine, on one snapshot of one flow."""
+def _reason(reason: str | None) -> dict[str, Any]:
+    if reason is None:
+        return {}
+    if len(reason) > MAX_REASON:
+        raise Invalid(f"reason: longer than {MAX_REASON} characters")
+    return {"reason": check_text(reason, "reason")}
 
-    flow: FlowDefinition
-    runner: FlowRunner
-    results: list[RunResult] = field(default_factory=list)
-    seen: Counter[str] = field(default_factory=Counter)
-    revoke: bool = False  # a deescalation somebody asked for, rather than the timer's
-    attempt: int = 0  # how often the timer driving this step has already been retried
+
+def _hook_duration(value: Any) -> float:
+    """The ``duration`` of ``on_request``'s template, in seconds (``timedelta`` arrives as
+    seconds); a value that is none is the hook's failure."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise Refused(f"on_request returned an invalid duration {value!r}: {exc}") from None
+
+
+def _message(fields: dict[str, Any]) -> str | None:
+    """The history message of an event: its ``reason``, as text whatever its type."""
+    reason = fields.get("reason")
+    if reason is None or isinstance(reason, str):
+        return reason
+    return json.dumps(reason)[:MAX_REASON]
 
 
 class Engine:
@@ -97,12 +98,14 @@ class Engine:
         repository: SnapshotSource,
         settings: SettingsView,
         run_runbooks: bool = True,
+        notifier: Notifier | None = None,
     ) -> None:
         self.journal = journal
+        self.notifier: Notifier = notifier or Silent()
         self.repository = repository
         self.settings = settings
-        # dry-run of approve must not grant access: it reports the runbook instead.
-        self.run_runbooks = run_runbooks
+        self.catalog = Catalog(settings)
+        self.calls = Calls(journal, settings, run_runbooks)
         self.timers_changed = asyncio.Event()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -110,11 +113,37 @@ class Engine:
 
     async def prompt(self, slug: str, email: str, fields: dict[str, Any]) -> None:
         """Raise :class:`Refused` if ``on_prompt`` turns ``email`` away."""
+        email = canonical_email(email)
         async with self._step(slug, "flow.prompt", {"user": email}) as step:
-            probe = RequestRecord("", slug, "pending", email, fields, 0.0, time.time())
             actor = Actor(email, "api")
-            await self._on(step, "prompt", probe, actor, {}, with_request=False)
-            await self._after(step, "prompt", probe, actor, {}, with_request=False)
+            await self.calls.on(step, "prompt", None, actor, fields)
+            await self.calls.after(step, "prompt", None, actor, fields)
+
+    async def options(self, slug: str, name: str, email: str) -> list[dict[str, Any]]:
+        """The options of prompt field ``name`` for ``email`` (who opens the form, as in
+        Sym), from its ``@prefetch`` reducer."""
+        email = canonical_email(email)
+        async with self._step(slug, "flow.prefetch", {"field": name, "user": email}) as step:
+            return await self.calls.options(step, name, Actor(email, "api"))
+
+    async def flows(self) -> tuple[str | None, list[FlowState]]:
+        """The commit served, and each of its flows: served, or broken and why."""
+        index = await asyncio.to_thread(self.repository.acquire)
+        if index is None:
+            return None, []
+        try:
+            return index.snapshot.commit, await self.catalog.states(index)
+        finally:
+            self.repository.release(index)
+
+    async def flow(self, slug: str) -> FlowState:
+        index = await asyncio.to_thread(self.repository.acquire)
+        if index is None:
+            raise NoSnapshot("no snapshot of the runbooks repository yet")
+        try:
+            return await self.catalog.state(index, slug)
+        finally:
+            self.repository.release(index)
 
     async def request(
         self,
@@ -123,62 +152,84 @@ class Engine:
         fields: dict[str, Any],
         duration: float | None,
         dedup_key: str | None = None,
+        channel: str = "api",
     ) -> Opened:
         """Open a request; ``on_request`` may refuse it, or approve or deny it at once.
 
         With ``dedup_key`` (from an ``Idempotency-Key``), a repeat gets the request the
-        first delivery opened, as it is now, and runs no hook.
+        first delivery opened, as it is now, and runs no hook. ``channel`` is where the
+        person asked (``api`` or ``slack``).
         """
+        actor = Actor(canonical_email(email), channel)
         if dedup_key is None:
-            return Opened(await self._open(slug, email, fields, duration, None), duplicate=False)
+            return Opened(await self._open(slug, actor, fields, duration, None), duplicate=False)
         async with self._lock(f"delivery:{dedup_key}"):  # a repeat racing the first waits
             known = await asyncio.to_thread(self.journal.requested, dedup_key)
             if known is not None:
                 return Opened(await self._read(known), duplicate=True)
-            return Opened(await self._open(slug, email, fields, duration, dedup_key), False)
+            return Opened(await self._open(slug, actor, fields, duration, dedup_key), False)
 
     async def _open(
         self,
         slug: str,
-        email: str,
+        actor: Actor,
         fields: dict[str, Any],
         duration: float | None,
         dedup_key: str | None,
     ) -> RequestRecord:
+        email = actor.email or ""
         async with self._step(slug, "flow.request", {"user": email}) as step:
-            settings = step.flow.settings
+            settings = step.flow.definition.settings
+            fields = check_fields(settings, fields)
+            await self.calls.check_prefetched(step, fields, actor)
+            if duration is None and "duration" in fields:
+                try:
+                    duration = parse_duration(fields["duration"])
+                except ValueError as exc:
+                    raise Invalid(f"fields.duration: {exc}") from None
             now = time.time()
             record = RequestRecord(
                 str(uuid.uuid4()), slug, "pending", email, fields,
                 settings.duration_for(duration), now, expires_at=now + settings.request_timeout,
             )  # fmt: skip
-            actor = Actor(email, "api")
-            directive = await self._on(step, "request", record, actor, {})
-            entry = HistoryEntry("request", email, now, fields.get("reason"))
+            directive = await self.calls.on(step, "request", record, actor, {})
+            if directive is not None and directive["fields"].get("duration") is not None:
+                chosen = _hook_duration(directive["fields"]["duration"])
+                record = record._replace(duration_s=settings.duration_for(chosen))
+            entry = HistoryEntry("request", email, now, _message(fields))
             expiry = (("expire", now + settings.request_timeout),)
             await asyncio.to_thread(self.journal.create_request, record, entry, expiry, dedup_key)
             self._transitioned(record, "pending")
+            delivered = self.notifier.delivers(settings.integrations)
+            destinations = await self.calls.notify(step, record, actor, delivered)
+            if destinations:
+                announcement = Announcement(destinations, settings.integrations,
+                                            settings.allow_revoke)  # fmt: skip
+                await self.notifier.opened(record, announcement)
             record = await self._read(record.request_id)
             if directive is not None and directive["directive"] != "request":
                 async with self._lock(record.request_id):
                     return await self._redirect(step, record, "request", actor, {}, directive)
-            await self._after(step, "request", record, actor, {})
+            await self.calls.after(step, "request", record, actor, {})
             return record
 
     async def act(
-        self, request_id: str, event: str, email: str, reason: str | None
+        self, request_id: str, event: str, email: str, reason: str | None, channel: str = "api"
     ) -> RequestRecord:
-        """``approve``, ``deny`` or ``revoke`` by a person; :class:`LookupError` if unknown."""
+        """``approve``, ``deny`` or ``revoke`` by a person, through ``channel`` (``api`` or
+        ``slack``): the same rules either way."""
+        email = canonical_email(email)
+        fields = _reason(reason)
         async with self._lock(request_id):
             record = await self._read(request_id)
             body = {"request_id": request_id, "user": email}
-            async with self._step(record.flow, f"flow.{event}", body) as step:
-                actor = Actor(email, "api")
-                fields = {"reason": reason} if reason else {}
+            removal = event == "revoke"
+            async with self._step(record.flow, f"flow.{event}", body, removal) as step:
+                actor = Actor(email, channel)
                 if event != "revoke":
                     return await self._fire(step, record, event, actor, fields)
                 step.revoke = True
-                await self._check_revoker(step, record, actor)
+                await self.calls.check_revoker(step, record, actor)
                 return await self._fire(step, record, "deescalate", actor, fields)
 
     async def fire_timer(self, timer: TimerRecord) -> None:
@@ -193,20 +244,21 @@ class Engine:
             name = "escalate" if timer.kind == "escalate" else "deescalate"
             body = {"request_id": record.request_id, "timer": timer.kind}
             try:
-                async with self._step(record.flow, f"flow.{timer.kind}", body) as step:
+                removal = name == "deescalate"
+                async with self._step(record.flow, f"flow.{timer.kind}", body, removal) as step:
                     step.revoke = timer.kind == "revoke"
                     step.attempt = timer.attempt
                     await self._fire(step, record, name, Actor(None, "timer"), {})
-            except (WrongState, Refused):
+            except (Conflict, Refused):
                 await asyncio.to_thread(
                     self.journal.finish_timers, record.request_id, (timer.kind,)
                 )
-            except (LookupError, FlowError, NoSnapshot, EventTooLarge) as exc:  # flow gone/broken
+            except (NotFound, FlowUnavailable, NoSnapshot, Invalid) as exc:  # flow gone/broken
                 if name == "escalate":
                     await asyncio.to_thread(
                         self.journal.finish_timers, record.request_id, ("escalate",)
                     )
-                    await self._note(record, name, None, f"cannot escalate: {exc}", error=True)
+                    await self.calls.note(record, name, None, f"cannot escalate: {exc}", error=True)
                 else:
                     await self._retry_deescalation(record, timer.kind, timer.attempt, str(exc))
 
@@ -218,32 +270,31 @@ class Engine:
         step.seen[name] += 1
         if step.seen[name] > MAX_FIRINGS_PER_EVENT:
             message = f"recursion gate: {name} was fired again by its own flow; stopped"
-            await self._note(record, name, actor.email, message, error=True)
+            await self.calls.note(record, name, actor.email, message, error=True)
             raise Refused(message)
-        allowed = REVOKE_STARTS_FROM if name == "deescalate" and step.revoke else STARTS_FROM[name]
-        if record.state not in allowed:
-            raise WrongState(f"request {record.request_id} is {record.state}; cannot {name}")
+        rule_for("revoke" if name == "deescalate" and step.revoke else name, record.state,
+                 record.request_id)  # fmt: skip
         try:
-            if name in ("approve", "deny") and actor.channel == "api":
-                await self._check_approver(step, record, actor)
-            directive = await self._on(step, name, record, actor, fields)
+            if name in ("approve", "deny") and actor.by_person:
+                await self.calls.check_decider(step, record, name, actor)
+            directive = await self.calls.on(step, name, record, actor, fields)
         except Refused as refusal:
-            await self._note(record, name, actor.email, f"refused: {refusal}", error=False)
+            await self.calls.note(record, name, actor.email, f"refused: {refusal}", error=False)
             raise
         if directive is not None:
             return await self._redirect(step, record, name, actor, fields, directive)
         record, done = await self._default_step(step, record, name, actor, fields)
         if not done:
             return record
-        await self._after(step, name, record, actor, fields)
+        await self.calls.after(step, name, record, actor, fields)
         if name == "approve":
             try:
                 record = await self._fire(step, record, "escalate", actor.fired_by_flow(), {})
-            except (Refused, WrongState) as exc:
+            except (Refused, Conflict) as exc:
                 await asyncio.to_thread(
                     self.journal.finish_timers, record.request_id, ("escalate",)
                 )
-                await self._note(record, "escalate", None, f"not escalated: {exc}", error=True)
+                await self.calls.note(record, "escalate", None, f"not escalated: {exc}", error=True)
                 record = await self._read(record.request_id)
         return record
 
@@ -257,67 +308,90 @@ class Engine:
         directive: dict[str, Any],
     ) -> RequestRecord:
         target = str(directive["directive"])
-        if target not in STARTS_FROM:
+        if target not in REDIRECTABLE:
             message = f"on_{name} redirected to {target}, which an open request cannot take"
-            await self._note(record, name, actor.email, message, error=True)
+            await self.calls.note(record, name, actor.email, message, error=True)
             raise Refused(message)
-        merged = {**fields, **(directive.get("fields") or {})}
+        merged = {**fields, **directive["fields"]}
         return await self._fire(step, record, target, actor.fired_by_flow(), merged)
 
     async def _default_step(
         self, step: Step, record: RequestRecord, name: str, actor: Actor, fields: dict[str, Any]
     ) -> tuple[RequestRecord, bool]:
         now = time.time()
-        entry = HistoryEntry(name, actor.email, now, fields.get("reason"))
-        if name == "approve":
+        entry = HistoryEntry(name, actor.email, now, _message(fields))
+        call: HookCall | None = None
+        if name in ("approve", "deny"):
+            rule = rule_for(name, record.state, record.request_id)
+            escalate_now = (("escalate", now),) if name == "approve" else ()
             change = Transition(
-                ("pending",), "approved", entry, {"expires_at": None},
-                cancel_timers=("expire",), add_timers=(("escalate", now),),
+                rule.from_states, rule.to_state, entry, {"expires_at": None},
+                cancel_timers=("expire",), add_timers=escalate_now,
             )  # fmt: skip
-        elif name == "deny":
-            change = Transition(
-                ("pending",), "denied", entry, {"expires_at": None}, cancel_timers=("expire",)
-            )
         elif name == "escalate":
-            call = await self._runbook(step, ESCALATE_RUNBOOK, name, record, actor, fields)
+            call = await self.calls.strategy(step, name, record, actor, fields)
             if call is not None and not call.ok:
                 await asyncio.to_thread(
                     self.journal.finish_timers, record.request_id, ("escalate",)
                 )
-                message = f"{ESCALATE_RUNBOOK} failed, access not granted: {call.error}"
+                message = (
+                    f"{self.calls.step_label(step, name)} failed, access not granted: {call.error}"
+                )
                 log.error("escalation_failed", request_id=record.request_id, error=call.error)
-                await self._note(record, name, actor.email, message, error=True)
+                await self.calls.note(record, name, actor.email, message, error=True)
                 return await self._read(record.request_id), False
+            rule = rule_for(name, record.state, record.request_id)
             expires = now + record.duration_s
             change = Transition(
-                ("approved",), "escalated", entry,
-                {"escalated_at": now, "expires_at": expires, "error": None},
+                rule.from_states, rule.to_state, entry,
+                {"escalated_at": now, "expires_at": expires, "error": None,
+                 **self._outputs(record, name, call)},
                 cancel_timers=("escalate",), add_timers=(("deescalate", expires),),
             )  # fmt: skip
         else:
-            call = await self._runbook(step, DEESCALATE_RUNBOOK, name, record, actor, fields)
-            if call is not None and not call.ok:
+            call = await self.calls.strategy(step, name, record, actor, fields)
+            never_granted = record.state == "approved"  # a revoke before escalation completed
+            if call is not None and not call.ok and not never_granted:
                 kind = "revoke" if step.revoke else "deescalate"
                 await self._retry_deescalation(record, kind, step.attempt, str(call.error))
                 return await self._read(record.request_id), False
+            if never_granted:
+                # Nothing was recorded as granted; the removal step ran once in case an
+                # escalation got part of the way, and its failure does not hold the revoke.
+                failed = f"; the removal step failed: {call.error}" if call and not call.ok else ""
+                entry = entry._replace(message=f"revoked before access was granted{failed}")
+            rule = rule_for("revoke" if step.revoke else name, record.state, record.request_id)
             change = Transition(
-                REVOKE_STARTS_FROM if step.revoke else ("escalated",),
-                "revoked" if step.revoke else "deescalated",
-                entry._replace(event="revoke" if step.revoke else "deescalate"),
-                {"expires_at": None, "error": None},
+                rule.from_states, rule.to_state, entry._replace(event=rule.event),
+                {"expires_at": None, "error": None, **self._outputs(record, name, call)},
                 cancel_timers=("escalate", "deescalate", "revoke"),
+            )  # fmt: skip
+        if call is not None and call.output_error is not None:
+            await self.calls.note(
+                record, name, None, f"step output ignored: {call.output_error}", True
             )
         if not await asyncio.to_thread(self.journal.transition, record.request_id, change):
             current = await self._read(record.request_id)
-            raise WrongState(f"request {record.request_id} is {current.state}; cannot {name}")
+            raise Conflict(f"request {record.request_id} is {current.state}; cannot {name}")
         self._transitioned(record, change.to_state)
-        return await self._read(record.request_id), True
+        record = await self._read(record.request_id)
+        await self.notifier.transitioned(record)
+        return record, True
+
+    @staticmethod
+    def _outputs(record: RequestRecord, name: str, call: HookCall | None) -> dict[str, Any]:
+        if call is None or not call.output:
+            return {}
+        return {"step_outputs": {**record.step_outputs, name: call.output}}
 
     async def _expire(self, record: RequestRecord) -> None:
+        rule = rule_for("expire", "pending", record.request_id)
         entry = HistoryEntry("expire", None, time.time(), "request_timeout passed")
-        change = Transition(("pending",), "expired", entry, {"expires_at": None}, ("expire",))
+        change = Transition(rule.from_states, rule.to_state, entry, {"expires_at": None},
+                            ("expire",))  # fmt: skip
         if await asyncio.to_thread(self.journal.transition, record.request_id, change):
             self._transitioned(record, "expired")
+            await self.notifier.transitioned(await self._read(record.request_id))
         else:
             await asyncio.to_thread(self.journal.finish_timers, record.request_id, ("expire",))
 
@@ -330,9 +404,7 @@ class Engine:
             self.journal.retry_timer, record.request_id, kind, time.time() + delay
         )
         self.timers_changed.set()
-        message = (
-            f"{DEESCALATE_RUNBOOK} failed, access still granted; retrying in {delay:g}s: {error}"
-        )
+        message = f"deescalation failed, access still granted; retrying in {delay:g}s: {error}"
         log.error(
             "deescalation_failed",
             request_id=record.request_id,
@@ -341,120 +413,7 @@ class Engine:
             retry_in_s=delay,
             error=error,
         )
-        await self._note(record, "deescalate", None, message, error=True)
-
-    # --- hooks -------------------------------------------------------------------------
-
-    async def _on(
-        self,
-        step: Step,
-        name: str,
-        record: RequestRecord,
-        actor: Actor,
-        fields: dict[str, Any],
-        with_request: bool = True,
-    ) -> dict[str, Any] | None:
-        """``on_<name>``'s directive; a failure blocks the event (fail closed), except for
-        ``on_deescalate``: removing access is never blocked."""
-        hook = f"on_{name}"
-        call = await self._call(step, hook, name, record, actor, fields, with_request)
-        if call is None:
-            return None
-        if call.ok:
-            directive: dict[str, Any] | None = call.value
-            if directive is None or directive["directive"] != "ignore":
-                return directive
-            if name == "deescalate":  # removing access is never blocked
-                log.warning("ignore_overruled", hook=hook, request_id=record.request_id)
-                return None
-            raise Refused(directive.get("message") or f"{hook} ignored the {name}")
-        if name == "deescalate":
-            log.warning("hook_failed", hook=hook, request_id=record.request_id, error=call.error)
-            return None
-        raise Refused(f"{hook} failed, so the {name} is blocked: {call.error}")
-
-    async def _after(
-        self,
-        step: Step,
-        name: str,
-        record: RequestRecord,
-        actor: Actor,
-        fields: dict[str, Any],
-        with_request: bool = True,
-    ) -> None:
-        hook = f"after_{name}"
-        call = await self._call(step, hook, name, record, actor, fields, with_request)
-        if call is not None and not call.ok:
-            log.warning("hook_failed", hook=hook, request_id=record.request_id, error=call.error)
-
-    async def _call(
-        self,
-        step: Step,
-        hook: str,
-        name: str,
-        record: RequestRecord,
-        actor: Actor,
-        fields: dict[str, Any],
-        with_request: bool = True,
-    ) -> HookCall | None:
-        """Run hook or reducer ``hook``; ``None`` when the flow does not define it."""
-        if hook not in step.flow.hooks and hook not in step.flow.reducers:
-            return None
-        event = event_document(name, step.flow, record, actor, fields, time.time(), with_request)
-        call = await step.runner.hook(step.flow, hook, event, record.request_id)
-        step.results.append(call.result)
-        return call
-
-    async def _runbook(
-        self,
-        step: Step,
-        runbook: str,
-        name: str,
-        record: RequestRecord,
-        actor: Actor,
-        fields: dict[str, Any],
-    ) -> HookCall | None:
-        path = step.flow.runbook(runbook)
-        if path is None:
-            return None
-        if not self.run_runbooks:
-            log.warning("runbook_not_run", runbook=runbook, reason="dry-run")
-            return None
-        event = event_document(name, step.flow, record, actor, fields, time.time())
-        call = await step.runner.runbook(step.flow, path, event, record.request_id)
-        step.results.append(call.result)
-        return call
-
-    # --- who may act ---------------------------------------------------------------------
-
-    async def _approvers(
-        self, step: Step, record: RequestRecord, actor: Actor
-    ) -> frozenset[str] | None:
-        """The approvers' e-mails, lower-cased; ``None`` when anyone may approve."""
-        call = await self._call(step, "get_approvers", "approve", record, actor, {})
-        if call is not None:
-            if not call.ok or not isinstance(call.value, list):
-                raise Refused(f"get_approvers failed, so nobody may approve: {call.error}")
-            return frozenset(str(email).lower() for email in call.value)
-        configured = step.flow.settings.approvers
-        return frozenset(email.lower() for email in configured) if configured else None
-
-    async def _check_approver(self, step: Step, record: RequestRecord, actor: Actor) -> None:
-        email = (actor.email or "").lower()
-        approvers = await self._approvers(step, record, actor)
-        if approvers is not None and email not in approvers:
-            raise Refused(f"{actor.email} is not an approver of flow {step.flow.slug}")
-        if email == record.requester.lower() and not step.flow.settings.allow_self_approval:
-            raise Refused(f"self-approval is not allowed in flow {step.flow.slug}")
-
-    async def _check_revoker(self, step: Step, record: RequestRecord, actor: Actor) -> None:
-        email = (actor.email or "").lower()
-        if email == record.requester.lower():
-            return
-        approvers = await self._approvers(step, record, actor)
-        if approvers is not None and email not in approvers:
-            await self._note(record, "revoke", actor.email, "refused: not an approver", False)
-            raise Refused(f"{actor.email} may not revoke: neither the requester nor an approver")
+        await self.calls.note(record, "deescalate", None, message, error=True)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -465,13 +424,23 @@ class Engine:
         return lock
 
     @contextlib.asynccontextmanager
-    async def _step(self, slug: str, kind: str, body: dict[str, Any]) -> AsyncIterator[Step]:
-        """Pin a snapshot, load the flow, and journal every process the step ran."""
+    async def _step(
+        self, slug: str, kind: str, body: dict[str, Any], removal: bool = False
+    ) -> AsyncIterator[Step]:
+        """Pin a snapshot, find the served flow, and journal every process the step ran.
+
+        With ``removal``, a broken flow still runs its deescalate step (no hooks)."""
         index = await asyncio.to_thread(self.repository.acquire)
         if index is None:
             raise NoSnapshot("no snapshot of the runbooks repository yet")
         try:
-            flow = load_flow(index, slug)
+            try:
+                flow = await self.catalog.served(index, slug)
+            except FlowUnavailable as exc:
+                if not removal:
+                    raise
+                log.warning("flow_unavailable_removing_access", flow=slug, error=str(exc))
+                flow = self.catalog.degraded(index, slug)
             event_id = str(uuid.uuid4())
             step = Step(flow, FlowRunner(self.settings.executor, index.snapshot.commit, event_id))
             try:
@@ -489,18 +458,13 @@ class Engine:
     async def _read(self, request_id: str) -> RequestRecord:
         record = await asyncio.to_thread(self.journal.request, request_id)
         if record is None:
-            raise LookupError(f"no request {request_id!r}")
+            raise NotFound(f"no request {request_id!r}")
         return record
-
-    async def _note(
-        self, record: RequestRecord, event: str, actor: str | None, message: str, error: bool
-    ) -> None:
-        entry = HistoryEntry(event, actor, time.time(), message)
-        await asyncio.to_thread(
-            self.journal.note, record.request_id, entry, message if error else None
-        )
 
     def _transitioned(self, record: RequestRecord, state: str) -> None:
         metrics.FLOW_TRANSITIONS.labels(flow=record.flow, to=state).inc()
         log.info("flow_transition", request_id=record.request_id, flow=record.flow, to=state)
         self.timers_changed.set()
+
+
+__all__ = ["Engine", "FlowEngineError", "Opened", "SnapshotSource"]

@@ -1,104 +1,99 @@
-"""Runs one hook or reducer of a flow's ``impl.py``; the executor starts it as a script.
+"""Runs one handler of a flow's ``impl.py``; the executor starts it as a script.
 
 Usage: ``<interpreter> harness.py <impl.py> <name>``, with the event as JSON in
 ``HOOKRUNNER_FLOW_EVENT``. The answer is written as JSON to the private file named by
 ``HOOKRUNNER_FLOW_RESULT``, never to stdout, so whatever the hook prints cannot corrupt
-it. Standard library only, Python 3.9 compatible: it runs under the hook interpreter,
-which need not have hookrunner installed.
+it; a custom strategy's step output goes to ``HOOKRUNNER_STEP_OUTPUT``. Standard
+library only, Python 3.9 compatible: it runs under the hook interpreter, which need not
+have hookrunner installed. The ``sym`` tree beside this file is loaded as ``sym`` (and
+as ``hookrunner.sdk``) ahead of anything the interpreter has installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 import sys
-import traceback
-import types
-from pathlib import Path
-from typing import Any
+
+# Before anything is imported: no __pycache__ in a snapshot or an author's tree.
+sys.dont_write_bytecode = True
+
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import types  # noqa: E402
+from typing import Any  # noqa: E402
 
 EVENT_ENV = "HOOKRUNNER_FLOW_EVENT"
 RESULT_ENV = "HOOKRUNNER_FLOW_RESULT"
-SDK_PATH = Path(__file__).resolve().parent.parent / "sdk.py"
+STEP_OUTPUT_ENV = "HOOKRUNNER_STEP_OUTPUT"
+HERE = os.path.dirname(os.path.realpath(__file__))
+TREE = os.path.join(HERE, "sym")
 
 
-def _module(name: str, **attributes: Any) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(attributes)
-    module.__path__ = []  # a package, so submodules import
-    sys.modules[name] = module
-    return module
+class UsageError(Exception):
+    """The harness was started with the wrong arguments or event."""
 
 
-def _load_file(name: str, path: Path) -> types.ModuleType:
-    """Import the file at ``path`` as module ``name``, registered before it runs."""
-    spec = importlib.util.spec_from_file_location(name, path)
+def load_tree() -> types.ModuleType:
+    """Import the ``sym`` tree as ``sym``, replacing any ``sym`` already imported."""
+    for name in [name for name in sys.modules if name == "sym" or name.startswith("sym.")]:
+        del sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        "sym", os.path.join(TREE, "__init__.py"), submodule_search_locations=[TREE]
+    )
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+        raise UsageError(f"cannot load the sym tree at {TREE}")
+    tree = importlib.util.module_from_spec(spec)
+    sys.modules["sym"] = tree
+    spec.loader.exec_module(tree)
+    # hookrunner.sdk is the same objects; the real hookrunner package stays out of reach.
+    native = importlib.import_module("sym._native")
+    package = types.ModuleType("hookrunner")
+    package.__path__ = []
+    package.sdk = native  # type: ignore[attr-defined]
+    sys.modules["hookrunner"] = package
+    sys.modules["hookrunner.sdk"] = native
+    return tree
 
 
-def load_sdk() -> types.ModuleType:
-    """``hookrunner.sdk`` from beside this file, plus the ``sym.sdk`` names Sym flows use."""
-    sdk = _load_file("hookrunner.sdk", SDK_PATH)
-    if "hookrunner" not in sys.modules:
-        _module("hookrunner", sdk=sdk)
-    annotations = _module("sym.sdk.annotations", hook=sdk.hook, reducer=sdk.reducer)
-    templates = _module("sym.sdk.templates", ApprovalTemplate=sdk.ApprovalTemplate)
-    events = _module("sym.sdk.events", Event=sdk.Event)
-    user = _module("sym.sdk.user", User=sdk.User)
-    package = _module(
-        "sym.sdk", annotations=annotations, templates=templates, events=events, user=user
-    )
-    _module("sym", sdk=package)
-    return sdk
+def answer(argv: list[str], document_text: str) -> tuple[dict[str, Any], Any]:
+    """The result document and the step output (``None`` unless a strategy step ran)."""
+    if len(argv) != 3:
+        raise UsageError("usage: harness.py IMPL.py NAME")
+    document = json.loads(document_text or "{}")
+    if not isinstance(document, dict):
+        raise UsageError(f"{EVENT_ENV} must hold a JSON object")
+    load_tree()
+    # hookrunner's internals stay out of reach: the harness's own directory leaves
+    # sys.path, and load_impl puts the flow's directory first.
+    sys.path[:] = [entry for entry in sys.path if os.path.realpath(entry or ".") != HERE]
+    dispatch = importlib.import_module("sym._dispatch")
+    result = dispatch.run(argv[1], argv[2], document)
+    return {"ok": True, "value": result.value}, result.step_output
 
 
-def load_impl(path: Path) -> types.ModuleType:
-    # The flow's directory replaces the harness's own on sys.path: sibling imports work
-    # and hookrunner's internals stay out of reach.
-    sys.path[0] = str(path.parent)
-    return _load_file("impl", path)
-
-
-def call(sdk: types.ModuleType, impl: types.ModuleType, name: str, event: Any) -> Any:
-    """Call hook or reducer ``name`` and turn its answer into JSON-ready data."""
-    function = getattr(impl, name, None)
-    kind = getattr(function, sdk.MARKER, None)
-    if kind is None:
-        raise LookupError(f"impl.py has no @hook or @reducer named {name}")
-    value = function(event)  # type: ignore[misc]
-    if kind == "reducer":
-        return sdk.emails(value) if name == "get_approvers" else value
-    if value is None or isinstance(value, sdk.Directive):
-        return value.to_dict() if value is not None else None
-    raise TypeError(
-        f"{name} returned {type(value).__name__}; a hook returns None or an ApprovalTemplate"
-    )
+def _write(path: str | None, data: Any) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, allow_nan=False))
 
 
 def main(argv: list[str]) -> int:
-    result: dict[str, Any]
-    code = 0
     try:
-        if len(argv) != 3:
-            raise SystemExit("usage: harness.py IMPL.py NAME")
-        sdk = load_sdk()
-        event = sdk.Event(json.loads(os.environ.get(EVENT_ENV) or "{}"))
-        impl = load_impl(Path(argv[1]))
-        result = {"ok": True, "value": call(sdk, impl, argv[2], event)}
-    except BaseException as exc:  # the hook's failure is the answer, whatever it was
+        result, step_output = answer(argv, os.environ.get(EVENT_ENV) or "")
+        text = json.dumps(result, allow_nan=False)
+        _write(os.environ.get(STEP_OUTPUT_ENV) if step_output is not None else None, step_output)
+        code = 0
+    except BaseException as exc:  # the handler's failure is the answer, whatever it was
+        import traceback  # only a failure pays for it
+
         traceback.print_exc()
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        text = json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, default=str)
         code = 1
     result_path = os.environ.get(RESULT_ENV)
     if result_path:
         with open(result_path, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, default=str)
+            handle.write(text)
     return code
 
 

@@ -1,9 +1,11 @@
-"""Run a flow's hooks, reducers and runbooks through the one executor.
+"""Run a flow's hooks, reducers, strategy and runbooks through the one executor.
 
-A hook or reducer runs as ``<interpreter> harness.py impl.py <name>``; a runbook as
-``<interpreter> <runbook>``. Both get the event as JSON in ``HOOKRUNNER_FLOW_EVENT``,
-with the flow's directory as working directory and the same environment rules,
-limits and timeout as session hooks.
+A hook, reducer, prefetch, strategy step or ``describe`` runs as
+``<interpreter> harness.py impl.py <name>``; a runbook as ``<interpreter> <runbook>``.
+All get the event as JSON in ``HOOKRUNNER_FLOW_EVENT``, with the flow's directory as
+working directory and the same environment rules, limits and timeout as session hooks.
+The harness's answer and a step's output come back through private files, read with
+a size bound and checked (:mod:`hookrunner.flows.answers`).
 """
 
 from __future__ import annotations
@@ -16,47 +18,57 @@ from typing import Any, NamedTuple
 from hookrunner.config import ExecutorSettings
 from hookrunner.environments import interpreter_for
 from hookrunner.execution import RunResult, RunSpec, execute, hook_environment
+from hookrunner.flows import answers
 from hookrunner.flows.definition import FlowDefinition
+from hookrunner.flows.errors import Invalid, MalformedAnswer
 from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
 from hookrunner.session_hooks import limits_from, warm_policy
 
 HARNESS = Path(__file__).with_name("harness.py")
+STEP_OUTPUT_ENV = "HOOKRUNNER_STEP_OUTPUT"
 # The event travels in one environment variable, which Linux caps at 128 KiB.
 MAX_EVENT_BYTES = 128 * 1024 - 1
+# A result or step output larger than this is the hook's failure, never read whole.
+MAX_ANSWER_BYTES = 1 << 20
 
 
-class EventTooLarge(ValueError):
+class EventTooLarge(Invalid):
     """The event document would not fit in ``HOOKRUNNER_FLOW_EVENT``."""
 
 
 class HookCall(NamedTuple):
-    """What one hook, reducer or runbook process did, and what it answered."""
+    """What one process did, what it answered, and what a step wrote as its output."""
 
     result: RunResult
     value: Any
     error: str | None
+    output: dict[str, Any] = {}
+    output_error: str | None = None  # the step ran, but what it wrote was unusable
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def _answer(result: RunResult, raw: bytes | None) -> tuple[Any, str | None]:
-    """The hook's value, or why there is none (the result file wins over stderr)."""
-    answer: dict[str, Any] = {}
-    if raw:
-        try:
-            answer = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None, "the harness wrote an unreadable result"
-    if result.status == "succeeded" and answer.get("ok"):
-        return answer.get("value"), None
-    if answer.get("error"):
-        return None, str(answer["error"])
+def _failure(result: RunResult, answer: dict[str, Any]) -> str:
+    """Why a process gave no value: its own error, a timeout, or its last stderr line."""
+    if isinstance(answer.get("error"), str) and answer["error"]:
+        return str(answer["error"])[:4096]
     if result.status == "timed_out":
-        return None, "timed out"
+        return "timed out"
     last_line = result.stderr.strip().rsplit("\n", 1)[-1]
-    return None, last_line or f"{result.status} (exit {result.exit_code})"
+    return last_line[:4096] or f"{result.status} (exit {result.exit_code})"
+
+
+def _answer(result: RunResult, name: str, raw: bytes | None) -> tuple[Any, str | None]:
+    """The hook's checked value, or why there is none (the result file wins over stderr)."""
+    try:
+        answer = answers.parse_result(raw, MAX_ANSWER_BYTES) if raw else {}
+        if result.status == "succeeded" and answer.get("ok") is True:
+            return answers.shape_of(name)(answer.get("value"), name), None
+    except MalformedAnswer as exc:
+        return None, str(exc)
+    return None, _failure(result, answer)
 
 
 class FlowRunner:
@@ -70,23 +82,28 @@ class FlowRunner:
     async def hook(
         self, flow: FlowDefinition, name: str, event: dict[str, Any], request_id: str
     ) -> HookCall:
-        """Call hook or reducer ``name`` of ``impl.py``."""
+        """Call ``name`` of ``impl.py`` through the harness: a hook, a reducer,
+        ``prefetch:<field>``, ``strategy:<step>`` or ``describe``."""
+        step = name.startswith("strategy:")
         argv = [str(HARNESS), str(flow.impl), name]
-        return await self._run(flow, name, argv, event, request_id, collect=True)
+        return await self._run(flow, name, argv, event, request_id, harness=True, step=step)
 
     async def runbook(
         self, flow: FlowDefinition, path: Path, event: dict[str, Any], request_id: str
     ) -> HookCall:
-        return await self._run(flow, path.name, [str(path)], event, request_id, collect=False)
+        """Run an escalate or deescalate runbook, collecting its step output."""
+        argv = [str(path)]
+        return await self._run(flow, path.name, argv, event, request_id, harness=False, step=True)
 
     async def _run(
         self,
         flow: FlowDefinition,
-        hook: str,
+        name: str,
         argv: list[str],
         event: dict[str, Any],
         request_id: str,
-        collect: bool,
+        harness: bool,
+        step: bool,
     ) -> HookCall:
         document = json.dumps(event, default=str)
         if len(document.encode()) > MAX_EVENT_BYTES:
@@ -100,6 +117,9 @@ class FlowRunner:
             "HOOKRUNNER_RUN_ID": run_id,
             "HOOKRUNNER_COMMIT": self.commit,
         }
+        files = {RESULT_ENV: b""} if harness else {}
+        if step:
+            files[STEP_OUTPUT_ENV] = b""
         spec = RunSpec(
             argv=[interpreter_for(flow.directory, self.settings.interpreter), *argv],
             cwd=flow.directory,
@@ -109,18 +129,24 @@ class FlowRunner:
             max_output_bytes=self.settings.max_output_bytes,
             limits=limits_from(self.settings),
             user=self.settings.user,
-            files={RESULT_ENV: b""} if collect else {},
-            collect=(RESULT_ENV,) if collect else (),
+            files=files,
+            collect=tuple(files),
+            collect_limit=MAX_ANSWER_BYTES,
             warm=warm_policy(self.settings),
         )
         outcome = await execute(spec)
-        hook_label = f"{flow.slug}/{hook}"
         result = RunResult.from_outcome(
-            outcome, run_id=run_id, event_id=self.event_id, hook=hook_label,
+            outcome, run_id=run_id, event_id=self.event_id, hook=f"{flow.slug}/{name}",
             commit=self.commit, attempt=1,
         )  # fmt: skip
-        if not collect:
-            error = None if result.status == "succeeded" else _answer(result, None)[1]
-            return HookCall(result, None, error)
-        value, error = _answer(result, outcome.collected.get(RESULT_ENV))
-        return HookCall(result, value, error)
+        if harness:
+            value, error = _answer(result, name, outcome.collected.get(RESULT_ENV))
+        else:
+            value, error = None, None if result.status == "succeeded" else _failure(result, {})
+        if not step or error is not None:
+            return HookCall(result, value, error)
+        try:
+            output = answers.step_output(outcome.collected.get(STEP_OUTPUT_ENV), MAX_ANSWER_BYTES)
+        except MalformedAnswer as exc:
+            return HookCall(result, value, error, {}, str(exc))
+        return HookCall(result, value, error, output)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal, NamedTuple
 
 # Lifecycle of a run in the journal. ``outcome`` holds the last attempt's executor status.
-RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "dead")
-FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead"})
+# ``replayed``: a dead run whose replay (or a replay of that) has since succeeded.
+RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "dead", "replayed")
+FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead", "replayed"})
 
 
 class JournalError(Exception):
@@ -65,6 +67,7 @@ class RunRecord(NamedTuple):
     created_at: float
     peak_memory_bytes: int | None = None
     cpu_s: float | None = None
+    replay_of: str | None = None  # the run this one replays
 
     @property
     def final(self) -> bool:
@@ -81,6 +84,30 @@ REQUEST_STATES = (
 TIMER_KINDS = ("expire", "escalate", "deescalate", "revoke")
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with what JSON cannot carry replaced: non-finite numbers by ``None``,
+    lone surrogates by U+FFFD."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    return value
+
+
+def plain_object(text: str) -> dict[str, Any]:
+    """A stored JSON object, made safe to send: no stored row may break a list of requests,
+    whatever an older version let in."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return {"unreadable": text[:200]}
+    return _plain(value) if isinstance(value, dict) else {"unreadable": text[:200]}
+
+
 class HistoryEntry(NamedTuple):
     """One audited step of a request: a transition, a refusal or an error."""
 
@@ -88,6 +115,8 @@ class HistoryEntry(NamedTuple):
     actor: str | None
     at: float
     message: str | None = None
+    # False for a note (a refusal, an error): nothing happened, so its actor acted on nothing.
+    transition: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         actor = {"email": self.actor} if self.actor else None
@@ -106,6 +135,8 @@ class RequestRecord(NamedTuple):
     expires_at: float | None = None
     error: str | None = None
     history: tuple[HistoryEntry, ...] = ()
+    # What the escalate / deescalate steps wrote (HOOKRUNNER_STEP_OUTPUT), by step.
+    step_outputs: dict[str, Any] = {}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +160,22 @@ class TimerRecord(NamedTuple):
     kind: str
     due_at: float
     attempt: int
+
+
+class MessageRecord(NamedTuple):
+    """One Slack message about a request (the outbox): where it goes, where it is once
+    posted, and whether it still has to be brought up to date."""
+
+    message_id: int
+    request_id: str
+    kind: str  # "announce" (a destination's message) or "requester" (the requester's DM)
+    integration: str  # the [integrations.<name>] table that posts it
+    target: dict[str, Any]  # the destination document, plus what the message may offer
+    channel: str | None  # set once posted
+    ts: str | None
+    attempt: int
+    error: str | None
+    due_at: float | None  # when it is to be sent; None once Slack shows the request as it is
 
 
 class Transition(NamedTuple):

@@ -24,10 +24,12 @@ from hookrunner.journal.records import (
     EventRecord,
     HistoryEntry,
     JournalError,
+    MessageRecord,
     RequestRecord,
     RunRecord,
     TimerRecord,
     Transition,
+    plain_object,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -134,19 +136,60 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN peak_memory_bytes INTEGER;
     ALTER TABLE runs ADD COLUMN cpu_s REAL;
     """,
+    """
+    ALTER TABLE requests ADD COLUMN step_outputs TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE request_history ADD COLUMN transition INTEGER NOT NULL DEFAULT 1;
+    """,
+    """
+    ALTER TABLE runs ADD COLUMN replay_of TEXT REFERENCES runs(id);
+    """,
+    # The Slack outbox: one row per message about a request. ``due_at`` is set while the
+    # message has something new to say (posting it, or updating it in place), NULL once
+    # Slack has the request's state ``sent_state``.
+    """
+    CREATE TABLE slack_messages (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        kind TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        target TEXT NOT NULL,
+        channel TEXT,
+        ts TEXT,
+        sent_state TEXT,
+        due_at REAL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX slack_messages_due ON slack_messages(due_at);
+    CREATE INDEX slack_messages_request ON slack_messages(request_id);
+    """,
 )
 
 _REQUEST_COLUMNS = (
-    "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at, expires_at"
+    "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at,"
+    " expires_at, step_outputs"
 )
 # Columns a transition may set besides the state.
-_REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at"})
+_REQUEST_UPDATABLE = frozenset({"error", "escalated_at", "expires_at", "step_outputs"})
+
+_MESSAGE_COLUMNS = "id, request_id, kind, integration, target, channel, ts, attempt, error, due_at"
 
 _RUN_COLUMNS = (
     "id, event_id, hook, status, outcome, attempt, next_at, commit_sha, exit_code, stdout,"
     " stderr, truncated, started_at, duration_s, created_at, updated_at, peak_memory_bytes, cpu_s"
 )
 _RUN_INSERT = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_RUN_SELECT = f"{_RUN_COLUMNS}, replay_of"
+# A succeeded replay resolves the dead run it replays, and that run's own original.
+_RESOLVE_REPLAYED = """
+    WITH RECURSIVE chain(id) AS (
+        SELECT replay_of FROM runs WHERE id = ?
+        UNION SELECT runs.replay_of FROM runs JOIN chain ON runs.id = chain.id
+    )
+    UPDATE runs SET status = 'replayed', updated_at = ?
+    WHERE status = 'dead' AND id IN (SELECT id FROM chain WHERE id IS NOT NULL)
+"""
 
 
 def _finished_run_row(result: RunResult, now: float) -> tuple[Any, ...]:
@@ -178,6 +221,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
         created_at=row["created_at"],
         peak_memory_bytes=row["peak_memory_bytes"],
         cpu_s=row["cpu_s"],
+        replay_of=row["replay_of"],
     )
 
 
@@ -225,9 +269,17 @@ class SqliteJournal:
                 db.execute(sql, params)
 
     def accept(
-        self, kind: str, body: dict[str, Any], hooks: list[str], dedup: Delivery | None = None
+        self,
+        kind: str,
+        body: dict[str, Any],
+        hooks: list[str],
+        dedup: Delivery | None = None,
+        replay_of: str | None = None,
     ) -> Accepted:
-        """Persist an event and its queued runs in one transaction; replay a known delivery."""
+        """Persist an event and its queued runs in one transaction; replay a known delivery.
+
+        ``replay_of`` links the new runs to the run they replay (``runs replay``).
+        """
         now = time.time()
         event_id = str(uuid.uuid4())
         run_ids = [str(uuid.uuid4()) for _ in hooks]
@@ -245,9 +297,9 @@ class SqliteJournal:
             ]
             statements += [
                 (
-                    "INSERT INTO runs (id, event_id, hook, status, next_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                    (run_id, event_id, hook, now, now, now),
+                    "INSERT INTO runs (id, event_id, hook, status, next_at, created_at,"
+                    " updated_at, replay_of) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    (run_id, event_id, hook, now, now, now, replay_of),
                 )
                 for run_id, hook in zip(run_ids, hooks, strict=True)
             ]
@@ -298,7 +350,7 @@ class SqliteJournal:
             row = db.execute(
                 f"UPDATE runs SET status = 'running', attempt = attempt + 1, updated_at = ?"
                 f" WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND next_at <= ?"
-                f" ORDER BY next_at LIMIT 1) RETURNING {_RUN_COLUMNS}",
+                f" ORDER BY next_at LIMIT 1) RETURNING {_RUN_SELECT}",
                 (now, now),
             ).fetchone()
         return _run(row) if row else None
@@ -329,7 +381,12 @@ class SqliteJournal:
                             time.time(),
                             result.run_id,
                         ),
-                    )
+                    ),
+                    *(
+                        [(_RESOLVE_REPLAYED, (result.run_id, time.time()))]
+                        if status == "succeeded"
+                        else []
+                    ),
                 ]
             )
 
@@ -337,7 +394,7 @@ class SqliteJournal:
         """Runs a crash left ``running``: their attempt was cut short."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running'"
+                f"SELECT {_RUN_SELECT} FROM runs WHERE status = 'running'"
             ).fetchall()
         return [_run(row) for row in rows]
 
@@ -351,7 +408,7 @@ class SqliteJournal:
     def run(self, run_id: str) -> RunRecord | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+                f"SELECT {_RUN_SELECT} FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
         return _run(row) if row else None
 
@@ -362,7 +419,7 @@ class SqliteJournal:
         where, params = _where(status=status, event_id=event_id)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, rowid DESC"
+                f"SELECT {_RUN_SELECT} FROM runs {where} ORDER BY created_at DESC, rowid DESC"
                 " LIMIT ?",
                 (*params, limit),
             ).fetchall()
@@ -407,9 +464,9 @@ class SqliteJournal:
     @staticmethod
     def _history_insert(request_id: str, entry: HistoryEntry) -> tuple[str, tuple[Any, ...]]:
         return (
-            "INSERT INTO request_history (request_id, event, actor, at, message)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (request_id, entry.event, entry.actor, entry.at, entry.message),
+            "INSERT INTO request_history (request_id, event, actor, at, message, transition)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (request_id, entry.event, entry.actor, entry.at, entry.message, entry.transition),
         )
 
     @staticmethod
@@ -431,7 +488,7 @@ class SqliteJournal:
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 f"INSERT INTO requests ({_REQUEST_COLUMNS}, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request.request_id,
                     request.flow,
@@ -443,6 +500,7 @@ class SqliteJournal:
                     request.created_at,
                     request.escalated_at,
                     request.expires_at,
+                    json.dumps(request.step_outputs),
                     request.created_at,
                 ),
             ),
@@ -470,7 +528,7 @@ class SqliteJournal:
                 (
                     change.to_state,
                     change.entry.at,
-                    *(change.updates[c] for c in columns),
+                    *(_column_value(change.updates[c]) for c in columns),
                     request_id,
                     *change.from_states,
                 ),
@@ -507,7 +565,7 @@ class SqliteJournal:
 
     def note(self, request_id: str, entry: HistoryEntry, error: str | None = None) -> None:
         """Audit a step that changed no state (a refusal, a failure); ``error`` is shown."""
-        statements = [self._history_insert(request_id, entry)]
+        statements = [self._history_insert(request_id, entry._replace(transition=False))]
         if error is not None:
             statements.append(
                 ("UPDATE requests SET error = ?, updated_at = ? WHERE id = ?",
@@ -522,13 +580,15 @@ class SqliteJournal:
                 f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)
             ).fetchone()
             history = self._db.execute(
-                "SELECT event, actor, at, message FROM request_history WHERE request_id = ?"
+                "SELECT event, actor, at, message, transition FROM request_history"
+                " WHERE request_id = ?"
                 " ORDER BY rowid",
                 (request_id,),
             ).fetchall()
         if row is None:
             return None
-        return _request(row, tuple(HistoryEntry(*entry) for entry in history))
+        entries = tuple(HistoryEntry(e[0], e[1], e[2], e[3], bool(e[4])) for e in history)
+        return _request(row, entries)
 
     def requests(
         self, state: str | None = None, flow: str | None = None, limit: int = 100
@@ -592,6 +652,108 @@ class SqliteJournal:
             )
             return 1
 
+    # -- the Slack outbox ----------------------------------------------------------------
+
+    def add_messages(
+        self, request_id: str, messages: Iterable[tuple[str, str, dict[str, Any]]], now: float
+    ) -> None:
+        """Queue ``(kind, integration, target)`` messages about a request, due at once."""
+        with self._lock:
+            self._write(
+                (
+                    "INSERT INTO slack_messages (request_id, kind, integration, target, due_at,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (request_id, kind, integration, json.dumps(target), now, now),
+                )
+                for kind, integration, target in messages
+            )
+
+    def touch_messages(self, request_id: str, now: float) -> int:
+        """The request changed: every message about it is due again; how many there are."""
+        with self._lock, self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE slack_messages SET due_at = ?, attempt = 0 WHERE request_id = ?",
+                (now, request_id),
+            )
+            return int(cursor.rowcount)
+
+    def stale_messages(self, now: float) -> int:
+        """Make due every message that does not show its request's state (a transition
+        whose touch was lost in a crash); how many."""
+        with self._lock, self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE slack_messages SET due_at = ? WHERE due_at IS NULL AND sent_state IS NOT"
+                " (SELECT state FROM requests WHERE requests.id = slack_messages.request_id)",
+                (now,),
+            )
+            return int(cursor.rowcount)
+
+    def due_messages(self, now: float, limit: int = 50) -> list[MessageRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM slack_messages"
+                " WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def messages(self, request_id: str) -> list[MessageRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM slack_messages WHERE request_id = ? ORDER BY id",
+                (request_id,),
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def next_message_at(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(due_at) FROM slack_messages").fetchone()
+        return row[0] if row else None
+
+    def message_sent(
+        self, message_id: int, channel: str | None, ts: str | None, state: str, due_at: float
+    ) -> None:
+        """Slack shows ``state``; done unless the request was touched since ``due_at``."""
+        with self._lock:
+            self._write(
+                [
+                    (
+                        "UPDATE slack_messages SET channel = ?, ts = ?, sent_state = ?,"
+                        " error = NULL, attempt = 0,"
+                        " due_at = CASE WHEN due_at > ? THEN due_at ELSE NULL END WHERE id = ?",
+                        (channel, ts, state, due_at, message_id),
+                    )
+                ]
+            )
+
+    def message_failed(self, message_id: int, error: str, due_at: float | None) -> None:
+        """Try again at ``due_at``, or never (``None``: Slack refused it for good)."""
+        with self._lock:
+            self._write(
+                [
+                    (
+                        "UPDATE slack_messages SET error = ?, attempt = attempt + 1, due_at = ?"
+                        " WHERE id = ?",
+                        (error, due_at, message_id),
+                    )
+                ]
+            )
+
+
+def _message(row: sqlite3.Row) -> MessageRecord:
+    return MessageRecord(
+        message_id=row["id"],
+        request_id=row["request_id"],
+        kind=row["kind"],
+        integration=row["integration"],
+        target=plain_object(row["target"]),
+        channel=row["channel"],
+        ts=row["ts"],
+        attempt=row["attempt"],
+        error=row["error"],
+        due_at=row["due_at"],
+    )
+
 
 def _where(**equal: str | None) -> tuple[str, list[str]]:
     """A ``WHERE`` clause for the filters that are set; column names are ours, not input."""
@@ -600,17 +762,23 @@ def _where(**equal: str | None) -> tuple[str, list[str]]:
     return (f"WHERE {clause}" if clause else ""), list(chosen.values())
 
 
+def _column_value(value: Any) -> Any:
+    """A request column as stored: objects (``step_outputs``) as JSON text."""
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
 def _request(row: sqlite3.Row, history: tuple[HistoryEntry, ...]) -> RequestRecord:
     return RequestRecord(
         request_id=row["id"],
         flow=row["flow"],
         state=row["state"],
         requester=row["requester"],
-        fields=json.loads(row["fields"]),
+        fields=plain_object(row["fields"]),
         duration_s=row["duration_s"],
         created_at=row["created_at"],
         escalated_at=row["escalated_at"],
         expires_at=row["expires_at"],
         error=row["error"],
         history=history,
+        step_outputs=plain_object(row["step_outputs"]),
     )

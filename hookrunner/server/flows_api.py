@@ -16,9 +16,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
-from hookrunner.flows.definition import FlowError, parse_duration
-from hookrunner.flows.engine import NoSnapshot, Refused, WrongState
-from hookrunner.flows.runner import EventTooLarge
+from hookrunner.flows.definition import parse_duration
+from hookrunner.flows.errors import (
+    Conflict,
+    FlowUnavailable,
+    Invalid,
+    NoSnapshot,
+    NotFound,
+    Refused,
+)
+from hookrunner.flows.fields import check_plain
 from hookrunner.journal import REQUEST_STATES, JournalError
 from hookrunner.payloads import first_error
 from hookrunner.server.auth import Caller
@@ -33,8 +40,10 @@ from hookrunner.server.deps import (
 from hookrunner.server.problems import Problem
 
 T = TypeVar("T")
-FieldValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
-EMAIL = r"^[^@\s]+@[^@\s]+$"
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None
+FieldValue = Scalar | Annotated[list[Scalar], Field(max_length=256)]
+# The flow-unavailable problem: the flow is broken in this snapshot and not served.
+FLOW_UNAVAILABLE = "https://hookrunner.dev/problems/flow-unavailable"
 
 
 class _Body(BaseModel):
@@ -42,7 +51,8 @@ class _Body(BaseModel):
 
 
 class UserRef(_Body):
-    email: StrictStr = Field(pattern=EMAIL, max_length=254)
+    # Canonicalised and checked by the engine (flows/identity.py): a bad one is 422.
+    email: StrictStr = Field(max_length=254)
 
 
 class PromptBody(_Body):
@@ -66,9 +76,11 @@ B = TypeVar("B", bound=_Body)
 
 async def _body(request: Request, model: type[B]) -> B:
     try:
-        return model.model_validate(parse_json(await read_body(request)))
+        return model.model_validate(check_plain(parse_json(await read_body(request)), "body"))
     except PydanticValidationError as exc:
         raise Problem(422, first_error(exc)) from None
+    except (Invalid, RecursionError) as exc:
+        raise Problem(422, str(exc) or "body: nested too deep") from None
 
 
 async def _engine_call(action: Callable[[], Awaitable[T]]) -> T:
@@ -77,12 +89,14 @@ async def _engine_call(action: Callable[[], Awaitable[T]]) -> T:
         return await action()
     except Refused as exc:
         raise Problem(403, str(exc)) from None
-    except WrongState as exc:
+    except Conflict as exc:
         raise Problem(409, str(exc)) from None
-    except LookupError as exc:
-        raise Problem(404, str(exc.args[0]) if exc.args else "not found") from None
-    except (FlowError, EventTooLarge) as exc:
+    except NotFound as exc:
+        raise Problem(404, str(exc)) from None
+    except Invalid as exc:
         raise Problem(422, str(exc)) from None
+    except FlowUnavailable as exc:
+        raise Problem(503, str(exc), problem_type=FLOW_UNAVAILABLE) from None
     except NoSnapshot as exc:
         raise Problem(503, str(exc), {"Retry-After": "5"}) from None
     except JournalError as exc:
@@ -163,3 +177,27 @@ async def list_requests(
         raise Problem(422, f"state: must be one of {', '.join(REQUEST_STATES)}")
     records = await asyncio.to_thread(services.journal.requests, state, flow, limit)
     return JSONResponse({"requests": [record.to_dict() for record in records]})
+
+
+@router.get("/v1/flows", summary="The flows of the current snapshot: served or broken")
+async def list_flows(services: ServicesDep, _caller: ReadCaller) -> JSONResponse:
+    commit, states = await _engine_call(services.engine.flows)
+    return JSONResponse({"commit": commit, "flows": [state.to_dict() for state in states]})
+
+
+@router.get("/v1/flows/{slug}", summary="One flow: fields, targets, strategy, served or broken")
+async def show_flow(slug: str, services: ServicesDep, _caller: ReadCaller) -> JSONResponse:
+    state = await _engine_call(lambda: services.engine.flow(slug))
+    return JSONResponse(state.to_dict())
+
+
+@router.get("/v1/flows/{slug}/fields/{name}/options", summary="A @prefetch field's options")
+async def field_options(
+    slug: str,
+    name: str,
+    services: ServicesDep,
+    _caller: FlowsCaller,
+    user: Annotated[str, Query(max_length=254, description="who opens the request form")],
+) -> JSONResponse:
+    options = await _engine_call(lambda: services.engine.options(slug, name, user))
+    return JSONResponse(options)

@@ -26,18 +26,29 @@ TITLES = {
 
 
 class Problem(Exception):
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        problem_type: str = "about:blank",
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = headers or {}
+        self.problem_type = problem_type
 
 
 def problem_response(
-    status: int, detail: str, instance: str = "", headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    instance: str = "",
+    headers: dict[str, str] | None = None,
+    problem_type: str = "about:blank",
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": problem_type,
         "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -50,7 +61,9 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.detail, request.url.path, exc.headers)
+        return problem_response(
+            exc.status, exc.detail, request.url.path, exc.headers, exc.problem_type
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

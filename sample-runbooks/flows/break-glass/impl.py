@@ -1,7 +1,8 @@
 """Emergency admin access: responders approve their own request, briefly, loudly.
 
-Self-approval is allowed (``flow.toml``), but only for the responders listed there, an
-incident id is required, and every step pages the whole channel.
+Written as for Sym. ``get_permissions`` lets the responders listed in ``flow.toml``
+approve, themselves included; the ``incident`` field is required (``flow.toml``), and
+every step pages the whole channel.
 """
 
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hoop-hooks"))
 
 from runbooklib import notify  # noqa: E402
-
-from hookrunner.sdk import ApprovalTemplate, hook, reducer  # noqa: E402
+from sym.sdk.annotations import hook, reducer  # noqa: E402
+from sym.sdk.request_permission import PermissionLevel, RequestPermission  # noqa: E402
+from sym.sdk.templates import ApprovalTemplate  # noqa: E402
 
 
 def _loud(text):
@@ -25,16 +27,13 @@ def on_prompt(event):
     return None
 
 
-@hook
-def on_request(event):
-    if not event.payload.fields.get("incident"):
-        return ApprovalTemplate.ignore(message="name the incident (field 'incident')")
-    return None
-
-
 @reducer
-def get_approvers(event):
-    return event.flow.vars["responders"]
+def get_permissions(event):
+    return RequestPermission(
+        webapp_view=PermissionLevel.MEMBER,
+        approve_deny=event.flow.vars["responders"],
+        allow_self_approval=True,
+    )
 
 
 @hook
@@ -49,11 +48,11 @@ def after_approve(event):
 
 @hook
 def after_escalate(event):
-    requester = event.request.requester["email"]
-    minutes = int(event.request.duration // 60)
-    _loud(f"{requester} HAS ADMIN ACCESS for {minutes} min ({event.request.fields['incident']})")
+    requester = event.get_actor("request").email
+    minutes = int(event.request.duration_s // 60)
+    _loud(f"{requester} HAS ADMIN ACCESS for {minutes} min ({event.payload.fields['incident']})")
 
 
 @hook
 def after_deescalate(event):
-    _loud(f"admin access of {event.request.requester['email']} removed")
+    _loud(f"admin access of {event.get_actor('request').email} removed")

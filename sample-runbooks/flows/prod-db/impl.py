@@ -1,5 +1,7 @@
 """Read-only access to the production database, approved by a manager.
 
+Written as for Sym: the same imports and decorators run unchanged under hookrunner.
+
 * The on-call engineer gets urgent access at once (``on_request``).
 * Otherwise only the managers in ``flow.toml`` may approve or deny (``get_approvers``),
   and an approval needs a reason (``on_approve``).
@@ -13,12 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hoop-hooks"))
 
 from runbooklib import notify  # noqa: E402
+from sym.sdk.annotations import hook, reducer  # noqa: E402
+from sym.sdk.templates import ApprovalTemplate  # noqa: E402
 
-from hookrunner.sdk import ApprovalTemplate, hook, reducer  # noqa: E402
 
-
-def _who(event):
-    return event.request.requester["email"]
+def _requester(event):
+    return event.get_actor("request").email
 
 
 @hook
@@ -32,6 +34,7 @@ def on_request(event):
 
 @reducer
 def get_approvers(event):
+    """The managers may approve or deny; nobody approves their own request."""
     return event.flow.vars["managers"]
 
 
@@ -51,20 +54,20 @@ def after_request(event):
 
 @hook
 def after_approve(event):
-    notify(f"{event.user.email} approved prod-db access for {_who(event)}")
+    notify(f"{event.user.email} approved prod-db access for {_requester(event)}")
 
 
 @hook
 def after_deny(event):
-    notify(f"{event.user.email} denied prod-db access for {_who(event)}")
+    notify(f"{event.user.email} denied prod-db access for {_requester(event)}")
 
 
 @hook
 def after_escalate(event):
-    minutes = int(event.request.duration // 60)
-    notify(f"{_who(event)} now has prod-db access for {minutes} min")
+    minutes = int(event.request.duration_s // 60)
+    notify(f"{_requester(event)} now has prod-db access for {minutes} min")
 
 
 @hook
 def after_deescalate(event):
-    notify(f"prod-db access of {_who(event)} has been removed")
+    notify(f"prod-db access of {_requester(event)} has been removed")

@@ -1,0 +1,66 @@
+"""``sym.sdk``: the names a Sym flow imports, implemented by hookrunner."""
+
+from .annotations import hook, prefetch, reducer
+from .errors import SymIntegrationError, SymSDKError
+from .integrations import aws_lambda, github, google, okta, onelogin, pagerduty, slack
+from .models import (
+    SRN,
+    AccessTarget,
+    Channel,
+    Event,
+    EventMeta,
+    FieldOption,
+    Flow,
+    Payload,
+    RequestDestination,
+    RequestDestinationFallback,
+    Run,
+    SlackChannelID,
+    SlackChannelName,
+    SlackUser,
+    SlackUserGroup,
+    SymResource,
+    User,
+    UserIdentity,
+    UserRole,
+)
+from .request_permission import PermissionLevel, RequestPermission
+from .templates import ApprovalTemplate, Template
+
+__all__ = [
+    "SRN",
+    "AccessTarget",
+    "ApprovalTemplate",
+    "Channel",
+    "Event",
+    "EventMeta",
+    "FieldOption",
+    "Flow",
+    "Payload",
+    "PermissionLevel",
+    "RequestDestination",
+    "RequestDestinationFallback",
+    "RequestPermission",
+    "Run",
+    "SlackChannelID",
+    "SlackChannelName",
+    "SlackUser",
+    "SlackUserGroup",
+    "SymIntegrationError",
+    "SymResource",
+    "SymSDKError",
+    "Template",
+    "User",
+    "UserIdentity",
+    "UserRole",
+    "aws_lambda",
+    "github",
+    "google",
+    "hook",
+    "okta",
+    "onelogin",
+    "pagerduty",
+    "prefetch",
+    "reducer",
+    "slack",
+]

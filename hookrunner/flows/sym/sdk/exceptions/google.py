@@ -1,0 +1,5 @@
+"""``sym.sdk.exceptions.google``: the same classes as ``sym.sdk.exceptions``."""
+
+from . import GoogleError
+
+__all__ = ["GoogleError"]
