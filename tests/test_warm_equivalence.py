@@ -348,3 +348,14 @@ def test_the_file_size_limit_applies(runner: Runner) -> None:
     outcome = runner.run("open('big', 'wb').write(b'x' * (60 << 20))")
     assert outcome.exit_code == 1 and "File too large" in outcome.stderr  # Python ignores SIGXFSZ
     assert (runner.directory / "big").stat().st_size <= LIMITS.max_file_bytes
+
+
+def test_a_session_hook_sees_nothing_the_flow_harness_preloaded(runner: Runner) -> None:
+    seen = runner.seen(
+        """
+        import json, sys
+        print(json.dumps(sorted(name for name in sys.modules
+                                if name.split(".")[0] in ("sym", "hookrunner"))))
+        """
+    )
+    assert seen == []

@@ -1,12 +1,12 @@
 """The warm interpreter: started once per hook environment, it forks one child per run.
 
-Usage: ``<interpreter> forkserver.py CONTROL_FD [FILE ...]``. It preloads the standard
-library modules hooks commonly use and compiles the named FILEs (the flow harness and the
-SDK), then answers the daemon on the ``CONTROL_FD`` socket. Each request carries the run's
-stdout and stderr and a socket of its own. The child moves itself into the run's cgroup
-leaves and says so on that socket (the kernel attaches its pid as the daemon sees it),
-then takes on the run's account, stdio, cwd and environment and runs the file as
-``python FILE`` would: all of this before any of the hook's code runs. This process
+Usage: ``<interpreter> forkserver.py CONTROL_FD [SCRIPT ...]``. It preloads the standard
+library modules hooks commonly use and what each SCRIPT's ``preload()`` loads (the flow
+harness: its ``sym`` tree), then answers the daemon on the ``CONTROL_FD`` socket. Each
+request carries the run's stdout and stderr and a socket of its own. The child moves
+itself into the run's cgroup leaves and says so on that socket (the kernel attaches its
+pid as the daemon sees it), then takes on the run's account, stdio, cwd and environment
+and runs the file as ``python FILE`` would: all before any of the hook's code runs. This process
 reaps its children and sends each one's wait status on the run's socket.
 
 Standard library only, Python 3.9 compatible: it runs under the hook interpreter, which
@@ -76,6 +76,7 @@ PRELOAD = [
 MAX_REQUEST = 1 << 20
 MAX_FDS = 3
 _code_cache: dict[str, tuple[tuple[int, int, int], types.CodeType]] = {}
+_preloaded: dict[str, list[str]] = {}
 
 
 def _signature(path: str) -> tuple[int, int, int]:
@@ -95,13 +96,35 @@ def _compile(path: str) -> types.CodeType:
     return code
 
 
-def _preload(files: list[str]) -> None:
+def _preload(scripts: list[str]) -> None:
+    """Import the common modules, then run each script's ``preload()`` (the flow harness
+    loads its ``sym`` tree). What a script added is taken out again in a child that
+    runs another file, so only the script itself sees it."""
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)
-    for path in files:
-        with contextlib.suppress(OSError, SyntaxError):
-            _compile(path)
+    for path in scripts:
+        before = set(sys.modules)
+        flag, search = sys.dont_write_bytecode, list(sys.path)
+        try:
+            with contextlib.suppress(Exception):  # a script that cannot preload runs cold
+                module = types.ModuleType("__preload__")
+                module.__dict__.update(__file__=path, __builtins__=__builtins__)
+                exec(_compile(path), module.__dict__)  # noqa: S102  (hookrunner's own file)
+                preload = module.__dict__.get("preload")
+                if callable(preload):
+                    preload()
+        finally:
+            sys.dont_write_bytecode, sys.path[:] = flag, search
+        _preloaded[os.path.realpath(path)] = [name for name in sys.modules if name not in before]
+
+
+def _forget_preloads(path: str) -> None:
+    """Out of the child: what the preload scripts other than ``path`` imported."""
+    for script, names in _preloaded.items():
+        if script != os.path.realpath(path):
+            for name in names:
+                sys.modules.pop(name, None)
 
 
 def _set_dumpable(value: int) -> None:
@@ -224,6 +247,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
         run.sendall(b"ready")
         run.close()
         _become_run(request, stdout, stderr)
+        _forget_preloads(request["file"])
     except BaseException:
         os._exit(127)
     _finish(_run_main(request["file"], request["args"]))

@@ -39,8 +39,8 @@ from hookrunner.execution.limits import Limits
 log = structlog.get_logger("hookrunner.executor")
 
 FORKSERVER = Path(__file__).with_name("forkserver.py")
-# Compiled once by each forking interpreter: the file every flow hook runs.
-PRECOMPILED = (Path(__file__).resolve().parents[1] / "flows" / "harness.py",)
+# Preloaded by each forking interpreter (its ``preload()``): the file every flow hook runs.
+PRELOADED = (Path(__file__).resolve().parents[1] / "flows" / "harness.py",)
 START_TIMEOUT = 30.0
 READY_TIMEOUT = 10.0
 # After a forking interpreter fails to start, runs of its key spawn for this long.
@@ -113,7 +113,7 @@ class ForkServer:
 
     def _launch(self, theirs: socket.socket) -> subprocess.Popen[bytes]:
         key = self.key
-        argv = [key.program, str(FORKSERVER), str(theirs.fileno()), *map(str, PRECOMPILED)]
+        argv = [key.program, str(FORKSERVER), str(theirs.fileno()), *map(str, PRELOADED)]
         launch = key.limits.launch([*key.prefix, *argv])
         return subprocess.Popen(
             self.leaf.enter(launch.argv),
