@@ -39,6 +39,7 @@ from hookrunner.flows.fields import check_fields, check_text
 from hookrunner.flows.identity import canonical_email
 from hookrunner.flows.runner import FlowRunner, HookCall
 from hookrunner.flows.states import REDIRECTABLE, rule_for
+from hookrunner.integrations.channel import ChannelServer
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, TimerRecord, Transition
 from hookrunner.repo import HookIndex
 from hookrunner.runlog import report_run
@@ -97,8 +98,10 @@ class Engine:
         repository: SnapshotSource,
         settings: SettingsView,
         run_runbooks: bool = True,
+        channel: ChannelServer | None = None,
     ) -> None:
         self.journal = journal
+        self.channel = channel  # hooks reach the integrations through it
         self.repository = repository
         self.settings = settings
         self.catalog = Catalog(settings)
@@ -422,7 +425,10 @@ class Engine:
                 log.warning("flow_unavailable_removing_access", flow=slug, error=str(exc))
                 flow = self.catalog.degraded(index, slug)
             event_id = str(uuid.uuid4())
-            step = Step(flow, FlowRunner(self.settings.executor, index.snapshot.commit, event_id))
+            runner = FlowRunner(
+                self.settings.executor, index.snapshot.commit, event_id, self.channel
+            )
+            step = Step(flow, runner)
             try:
                 yield step
             finally:
