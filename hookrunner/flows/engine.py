@@ -105,7 +105,9 @@ class Engine:
         self.repository = repository
         self.settings = settings
         self.catalog = Catalog(settings)
-        self.calls = Calls(journal, settings, run_runbooks)
+        self.calls = Calls(
+            journal, settings, run_runbooks, channel.integrations if channel else None
+        )
         self.timers_changed = asyncio.Event()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
