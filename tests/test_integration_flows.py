@@ -92,7 +92,8 @@ def after_request(event):
     environ = "\\0".join(f"{k}={v}" for k, v in os.environ.items()).encode()
     report = {"env": [i for i, t in enumerate(tokens) if t in environ], "files": [], "read": 0}
     private = os.path.dirname(os.environ["HOOKRUNNER_FLOW_RESULT"])
-    for path in paths([os.getcwd(), private, event.flow.vars["base"]]):
+    base = event.flow.vars["base"]
+    for path in paths([os.getcwd(), private, base, os.path.join(base, "control")]):
         data = content(path)
         if data is None:
             continue
@@ -185,8 +186,15 @@ class Setup(NamedTuple):
     base: Path
 
 
-@pytest.fixture(scope="module")
-def setup() -> Iterator[Setup]:
+# Hooks in the sandbox as the daemon's own user, and as the packaged separate account.
+EXECUTORS = {
+    "shared-user": {"interpreter": sys.executable, "user": ""},
+    "hook-account": {"interpreter": "/usr/bin/python3", "user": "nobody"},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(EXECUTORS))
+def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
     if os.geteuid() != 0 or shutil.which("bwrap") is None:
         pytest.skip("the token hunt needs the bubblewrap sandbox (root and bwrap)")
     # Short (the channel's socket path must fit a sockaddr_un), and outside /tmp, which
@@ -195,11 +203,15 @@ def setup() -> Iterator[Setup]:
     base.chmod(0o711)
     found = vendors()
     secret_dir = base / "secrets"
-    secret_dir.mkdir(mode=0o700)
+    # Passable, each file private: bubblewrap, run as the hook account, must reach a
+    # secret file to mount over it (it fails on one inside a directory it cannot enter).
+    secret_dir.mkdir()
+    secret_dir.chmod(0o711)
     integrations: dict[str, dict[str, Any]] = {}
     for kind, fake in (("slack", found.slack), ("pagerduty", found.pagerduty),
                        ("okta", found.okta)):  # fmt: skip
         (secret_dir / kind).write_text(fake.token + "\n")
+        (secret_dir / kind).chmod(0o600)
         integrations[kind] = {"type": kind, "token_file": str(secret_dir / kind),
                               "api_url": fake.url}  # fmt: skip
     integrations["aws_lambda"] = {"type": "aws_lambda", "region": "eu-west-1",
@@ -239,7 +251,7 @@ def setup() -> Iterator[Setup]:
         base,
         str(repo.bare),
         executor={
-            "interpreter": sys.executable,
+            **EXECUTORS[request.param],
             "timeout": 60,
             "sandbox": "bwrap",
             "max_output_bytes": 1 << 20,
