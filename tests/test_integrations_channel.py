@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextlib
 import io
 import json
@@ -20,8 +21,12 @@ import pytest
 from fakes.base import settings_for
 from fakes.slack import FakeSlack
 
+from hookrunner.config import ExecutorSettings
+from hookrunner.flows.definition import load_flow
+from hookrunner.flows.runner import FlowRunner
 from hookrunner.integrations import Integrations, channel_client
 from hookrunner.integrations.channel import ChannelServer, RunContext
+from hookrunner.repo import Snapshot, build_index
 
 CLIENT = Path(channel_client.__file__)
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "python3"
@@ -257,3 +262,40 @@ def test_a_sandboxed_hook_under_another_account_reaches_its_channel(
         group=NOBODY,
     )
     assert [p["email"] for p in result["answers"][0]["value"]] == ["dev@acme.io", "boss@acme.io"]
+
+
+# A flow hook that uses its channel, leaves its token for the test, then overstays.
+OVERSTAYING_HOOK = """
+import os, sys, time
+sys.path.insert(0, os.path.dirname(os.environ["CLIENT"]))
+import channel_client
+with open(os.environ["TOKEN_OUT"], "w") as out:
+    out.write(os.environ["HOOKRUNNER_INTEGRATIONS_TOKEN"])
+print(channel_client.call("slack", "mention", {"user": "boss@acme.io"}), flush=True)
+if os.environ["HOOKRUNNER_EVENT"] == "slow":
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("event", ["quick", "slow"])
+def test_a_flow_run_gets_a_token_that_dies_with_it_even_on_timeout(
+    channel: ChannelServer, tmp_path: Path, event: str
+) -> None:
+    flow_dir = tmp_path / "flows" / "chat"
+    flow_dir.mkdir(parents=True)
+    (flow_dir / "impl.py").write_text("")
+    (flow_dir / "flow.toml").write_text('integrations = ["slack"]\n')
+    runbook = flow_dir / "escalate.runbook.py"
+    runbook.write_text(OVERSTAYING_HOOK)
+    flow = load_flow(build_index(Snapshot("c0ffee", tmp_path)), "chat")
+    token_out = tmp_path / "token"
+    env = {"CLIENT": str(CLIENT), "TOKEN_OUT": str(token_out)}
+    settings = ExecutorSettings(interpreter=SYSTEM_PYTHON, env=env, timeout=3, kill_grace=1)
+    runner = FlowRunner(settings, "c0ffee", "e", channel)
+    call = asyncio.run(runner.runbook(flow, runbook, {"name": event}, "req"))
+    assert call.result.stdout.strip() == "<@U02>"
+    assert call.result.status == ("timed_out" if event == "slow" else "succeeded")
+    stale = {channel_client.SOCKET_ENV: str(channel.socket_path),
+             channel_client.TOKEN_ENV: token_out.read_text()}  # fmt: skip
+    answer = run_hook(stale, [["slack", "mention", {"user": "boss@acme.io"}]])["answers"][0]
+    assert answer["error"] == "SymIntegrationError" and "closed" in answer["message"]
