@@ -21,12 +21,15 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 from conftest import WorkRepo
-from daemon_harness import RunningDaemon, wait_for_run
+from daemon_harness import RunningDaemon, _toml, wait_for_run
 from fakes.aws_lambda import ACCESS_KEY_ID, SECRET_ACCESS_KEY, FakeLambda
 from fakes.okta import FakeOkta
 from fakes.pagerduty import FakePagerDuty
 from fakes.slack import FakeSlack
+from test_cli import run
 from test_flows import decide, open_request, wait_for_state
+
+from hookrunner.dryrun import DRY_RUN_REQUESTER
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample-runbooks"
 SAMPLE_FLOW = "okta-admin"
@@ -36,8 +39,9 @@ LAMBDA = "grant-access"
 # after_request looks for the vendors' tokens in its environment, every process's
 # environment and command line it can see, and every file it can read under the test's
 # base directory (the daemon's state, config, secret files and log), its snapshot, its
-# private files and the shared places a secret could be left; it gets them masked (so its environment does
-# not hold them), and one planted file it must find (so the search itself is proven).
+# private files and the shared places a secret could be left. It gets the tokens masked
+# (so its environment does not hold them), and one planted file it must find (so the
+# search itself is proven).
 DUMP_IMPL = """
 import json
 import os
@@ -273,8 +277,8 @@ def client(setup: Setup) -> Iterator[httpx.Client]:
         yield flows
 
 
-def okta_members(setup: Setup, group: str = ADMINS_GROUP) -> list[str]:
-    return list(setup.vendors.okta.members[group])
+def okta_members(setup: Setup) -> list[str]:
+    return okta_groups(setup.vendors)
 
 
 def runs_of(setup: Setup, hook: str) -> list[dict[str, Any]]:
@@ -378,3 +382,44 @@ def test_session_hooks_get_no_channel(setup: Setup) -> None:
         run = wait_for_run(r, answer.json()["run_ids"][0], timeout=60)
     assert run["status"] == "succeeded", run
     assert json.loads(run["stdout"].strip()) == []
+
+
+def test_dry_run_makes_the_same_calls_in_process(tmp_path: Path) -> None:
+    found = vendors()
+    found.okta.add_user("00u9", DRY_RUN_REQUESTER)
+    try:
+        tables = {}
+        for kind, fake in (("slack", found.slack), ("pagerduty", found.pagerduty),
+                           ("okta", found.okta)):  # fmt: skip
+            (tmp_path / kind).write_text(fake.token)
+            tables[f"integrations.{kind}"] = {"type": kind, "token_file": str(tmp_path / kind),
+                                              "api_url": fake.url}  # fmt: skip
+        config = tmp_path / "hookrunner.toml"
+        config.write_text(_toml({"executor": {"interpreter": sys.executable}, **tables}))
+
+        def dry_run(*args: str) -> dict[str, Any]:
+            result = run("dry-run", "flow", SAMPLE_FLOW, *args, "--repo", str(SAMPLES),
+                         "--config", str(config), "--json")  # fmt: skip
+            assert result.returncode in (0, 1), result.stderr
+            answer: dict[str, Any] = json.loads(result.stdout)
+            return answer
+
+        fields = ("--field", "reason=INC-9", "--field", "target=aws-admins")
+        on_call = dry_run("request", "--user", "dev@acme.io", *fields)
+        assert on_call["request"]["state"] == "escalated"
+        assert okta_groups(found) == []  # a dry-run of a request grants nothing
+        waiting = dry_run("request", "--user", "eng@acme.io", *fields)
+        assert waiting["request"]["state"] == "pending"
+        outsider = dry_run("approve", "--user", "mallory@acme.io", *fields)
+        assert "is not an approver" in outsider["refusal"]
+        assert dry_run("escalate", *fields)["request"]["state"] == "escalated"
+        assert okta_groups(found) == ["00u9"]  # escalate itself is run for real
+        assert dry_run("deescalate", *fields)["request"]["state"] == "deescalated"
+        assert okta_groups(found) == []
+    finally:
+        for fake in found:
+            fake.stop()
+
+
+def okta_groups(found: Vendors) -> list[str]:
+    return list(found.okta.members[ADMINS_GROUP])
