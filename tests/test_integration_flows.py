@@ -326,6 +326,21 @@ def test_someone_not_on_call_waits_for_a_member_of_the_slack_channel(
     assert okta_members(setup) == []
 
 
+def test_an_okta_failure_grants_nothing_and_says_why(setup: Setup, client: httpx.Client) -> None:
+    opened = open_request(
+        client, SAMPLE_FLOW, "boss@acme.io", fields={"reason": "x", "target": "db-admins"}
+    )
+    approved = decide(client, opened["id"], "approve", "lead@acme.io")
+    assert approved.status_code == 200, approved.text
+    request = approved.json()
+    assert request["state"] == "approved"  # boss has no Okta account: nothing granted
+    assert "okta strategy's escalate failed" in request["error"]
+    assert "Not found" in request["error"]
+    assert setup.vendors.okta.members["00g2dbadmins"] == []
+    failed = runs_of(setup, f"{SAMPLE_FLOW}/okta:escalate")
+    assert any(run["status"] == "failed" and "Not found" in run["stderr"] for run in failed)
+
+
 def test_an_unresolvable_destination_lets_nobody_approve_and_a_fallback_moves_on(
     client: httpx.Client,
 ) -> None:

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import structlog
+
 from hookrunner.execution import RunResult
 from hookrunner.flows.definition import AccessTarget, FlowDefinition
 from hookrunner.flows.fields import TARGET_FIELD
@@ -33,6 +35,8 @@ from hookrunner.integrations.errors import (
 from hookrunner.integrations.okta import OktaClient
 from hookrunner.integrations.registry import Integrations
 from hookrunner.journal import RequestRecord
+
+log = structlog.get_logger("hookrunner.flows")
 
 INTEGRATION_STRATEGIES = ("okta", "aws_lambda")
 # What each strategy reads from a target's settings.
@@ -121,16 +125,29 @@ class IntegrationStrategies:
         """Do ``step`` (``escalate``/``deescalate``); never raises for the vendor's failure."""
         strategy = definition.settings.strategy
         started, clock = time.time(), time.monotonic()
+        hook = f"{definition.slug}/{strategy}:{step}"
         try:
             work = self._step(definition, strategy, step, record)
             outcome = StepOutcome(await asyncio.to_thread(work))
         except IntegrationError as exc:
             outcome = StepOutcome({}, exc.message)
+        except Exception:  # a bug fails the step (retried, loudly), never the API call
+            log.exception("strategy_step_failed", hook=hook, request_id=record.request_id)
+            outcome = StepOutcome({}, f"the {strategy} strategy's {step} failed unexpectedly")
         result = RunResult(
-            str(uuid.uuid4()), event_id, f"{definition.slug}/{strategy}:{step}", commit, 1,
-            "failed" if outcome.error else "succeeded", None, "", outcome.error or "", False,
-            started, round(time.monotonic() - clock, 6),
-        )  # fmt: skip
+            run_id=str(uuid.uuid4()),
+            event_id=event_id,
+            hook=hook,
+            commit=commit,
+            attempt=1,
+            status="failed" if outcome.error else "succeeded",
+            exit_code=None,
+            stdout="",
+            stderr=outcome.error or "",
+            truncated=False,
+            started_at=started,
+            duration_s=round(time.monotonic() - clock, 6),
+        )
         return result, outcome
 
     def _step(
