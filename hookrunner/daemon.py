@@ -271,11 +271,24 @@ class Daemon:
         self.live.replace(settings)
         self.services.tokens = tokens
         self.environments.reconfigure(settings.environments, settings.executor.interpreter)
+        self._reconfigure_integrations(settings)
         if settings.executor.user:
             _open_snapshots_to_hooks(settings.state.dir, self.services.repository)
         self.services.repository.request_refresh()
         log.info("reloaded")
         systemd.notify("STATUS=config reloaded")
+
+    def _reconfigure_integrations(self, settings: Settings) -> None:
+        """The running channel's clients follow the new tables; without a channel
+        (none were configured at start) new ones wait for a restart."""
+        channel = self.services.engine.channel
+        if channel is not None:
+            channel.integrations.reconfigure(settings.integrations)
+        elif settings.integrations:
+            log.warning(
+                "integrations_need_restart",
+                reason="no [integrations.*] at start, so no channel for hooks is running",
+            )
 
     async def _report_held_log_lines(self) -> None:
         while True:

@@ -120,6 +120,12 @@ class Integrations:
             ) from None
         return method(**args)
 
+    def reconfigure(self, configured: Mapping[str, IntegrationSettings]) -> None:
+        """New ``[integrations.*]`` (a reload): clients are built again on next use."""
+        with self._lock:
+            self._configured = dict(configured)
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             for client in self._clients.values():
