@@ -137,6 +137,21 @@ def get_approvers(event):
     return DESTINATION
 """
 
+ERRORS_IMPL = """
+from sym.sdk.annotations import hook
+from sym.sdk.exceptions import SlackError
+from sym.sdk.integrations import slack
+from sym.sdk.templates import ApprovalTemplate
+
+
+@hook
+def on_request(event):
+    try:
+        slack.users_in_channel("#nowhere")
+    except SlackError as exc:
+        return ApprovalTemplate.ignore(message=f"{type(exc).__name__} {exc.error_code}")
+"""
+
 SESSION_HOOK = """
 import json, os
 print(json.dumps(sorted(k for k in os.environ if k.startswith("HOOKRUNNER_INTEGR"))))
@@ -249,6 +264,8 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
                 'slack.fallback(slack.channel("#nowhere"), slack.channel("#access-approvals"))',
             ),
             "flows/fallback/flow.toml": 'integrations = ["slack"]\n',
+            "flows/errors/impl.py": ERRORS_IMPL,
+            "flows/errors/flow.toml": 'integrations = ["slack"]\n',
         }
     )
     daemon = RunningDaemon(
@@ -353,6 +370,12 @@ def test_an_unresolvable_destination_lets_nobody_approve_and_a_fallback_moves_on
     assert decide(client, fallback["id"], "approve", "mallory@acme.io").status_code == 403
     approved = decide(client, fallback["id"], "approve", "lead@acme.io")
     assert approved.status_code == 200, approved.text
+
+
+def test_a_vendor_failure_is_raised_as_the_sdk_exception(client: httpx.Client) -> None:
+    refused = client.post("/v1/flows/errors/requests", json={"user": {"email": "dev@acme.io"}})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"] == "SlackError Slack:CHANNEL_NOT_FOUND"
 
 
 def test_the_aws_lambda_strategy_invokes_the_target_function(
