@@ -139,6 +139,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE requests ADD COLUMN step_outputs TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE request_history ADD COLUMN transition INTEGER NOT NULL DEFAULT 1;
     """,
+    """
+    ALTER TABLE runs ADD COLUMN replay_of TEXT REFERENCES runs(id);
+    """,
 )
 
 _REQUEST_COLUMNS = (
@@ -153,6 +156,16 @@ _RUN_COLUMNS = (
     " stderr, truncated, started_at, duration_s, created_at, updated_at, peak_memory_bytes, cpu_s"
 )
 _RUN_INSERT = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_RUN_SELECT = f"{_RUN_COLUMNS}, replay_of"
+# A succeeded replay resolves the dead run it replays, and that run's own original.
+_RESOLVE_REPLAYED = """
+    WITH RECURSIVE chain(id) AS (
+        SELECT replay_of FROM runs WHERE id = ?
+        UNION SELECT runs.replay_of FROM runs JOIN chain ON runs.id = chain.id
+    )
+    UPDATE runs SET status = 'replayed', updated_at = ?
+    WHERE status = 'dead' AND id IN (SELECT id FROM chain WHERE id IS NOT NULL)
+"""
 
 
 def _finished_run_row(result: RunResult, now: float) -> tuple[Any, ...]:
@@ -184,6 +197,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
         created_at=row["created_at"],
         peak_memory_bytes=row["peak_memory_bytes"],
         cpu_s=row["cpu_s"],
+        replay_of=row["replay_of"],
     )
 
 
@@ -231,9 +245,17 @@ class SqliteJournal:
                 db.execute(sql, params)
 
     def accept(
-        self, kind: str, body: dict[str, Any], hooks: list[str], dedup: Delivery | None = None
+        self,
+        kind: str,
+        body: dict[str, Any],
+        hooks: list[str],
+        dedup: Delivery | None = None,
+        replay_of: str | None = None,
     ) -> Accepted:
-        """Persist an event and its queued runs in one transaction; replay a known delivery."""
+        """Persist an event and its queued runs in one transaction; replay a known delivery.
+
+        ``replay_of`` links the new runs to the run they replay (``runs replay``).
+        """
         now = time.time()
         event_id = str(uuid.uuid4())
         run_ids = [str(uuid.uuid4()) for _ in hooks]
@@ -251,9 +273,9 @@ class SqliteJournal:
             ]
             statements += [
                 (
-                    "INSERT INTO runs (id, event_id, hook, status, next_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                    (run_id, event_id, hook, now, now, now),
+                    "INSERT INTO runs (id, event_id, hook, status, next_at, created_at,"
+                    " updated_at, replay_of) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    (run_id, event_id, hook, now, now, now, replay_of),
                 )
                 for run_id, hook in zip(run_ids, hooks, strict=True)
             ]
@@ -304,7 +326,7 @@ class SqliteJournal:
             row = db.execute(
                 f"UPDATE runs SET status = 'running', attempt = attempt + 1, updated_at = ?"
                 f" WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND next_at <= ?"
-                f" ORDER BY next_at LIMIT 1) RETURNING {_RUN_COLUMNS}",
+                f" ORDER BY next_at LIMIT 1) RETURNING {_RUN_SELECT}",
                 (now, now),
             ).fetchone()
         return _run(row) if row else None
@@ -335,7 +357,12 @@ class SqliteJournal:
                             time.time(),
                             result.run_id,
                         ),
-                    )
+                    ),
+                    *(
+                        [(_RESOLVE_REPLAYED, (result.run_id, time.time()))]
+                        if status == "succeeded"
+                        else []
+                    ),
                 ]
             )
 
@@ -343,7 +370,7 @@ class SqliteJournal:
         """Runs a crash left ``running``: their attempt was cut short."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running'"
+                f"SELECT {_RUN_SELECT} FROM runs WHERE status = 'running'"
             ).fetchall()
         return [_run(row) for row in rows]
 
@@ -357,7 +384,7 @@ class SqliteJournal:
     def run(self, run_id: str) -> RunRecord | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+                f"SELECT {_RUN_SELECT} FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
         return _run(row) if row else None
 
@@ -368,7 +395,7 @@ class SqliteJournal:
         where, params = _where(status=status, event_id=event_id)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, rowid DESC"
+                f"SELECT {_RUN_SELECT} FROM runs {where} ORDER BY created_at DESC, rowid DESC"
                 " LIMIT ?",
                 (*params, limit),
             ).fetchall()
