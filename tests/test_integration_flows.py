@@ -311,7 +311,7 @@ def test_on_call_engineer_is_approved_at_once_and_okta_grants_then_removes(
         client, SAMPLE_FLOW, "dev@acme.io", fields={"reason": "INC-7", "target": "aws-admins"}
     )
     assert opened["state"] == "escalated", opened
-    assert [e["event"] for e in opened["history"]] == ["request", "approve", "escalate"]
+    assert [e["event"] for e in opened["history"]] == ["request", "notify", "approve", "escalate"]
     assert okta_members(setup) == ["00u1"]
     oncalls = setup.vendors.pagerduty.calls("/oncalls")
     assert oncalls and oncalls[-1].args("escalation_policy_ids[]") == ["PEP1"]
