@@ -32,6 +32,7 @@ from conftest import GitDaemon, WorkRepo, free_port, stalled_server, wait_for_po
 from daemon_harness import GIT_SECRET, RunningDaemon
 from wheelhouse import build_package
 
+from bench.integrations import bench_integration_calls
 from hookrunner.config import RepoSettings
 from hookrunner.execution import Isolation, IsolationUnavailable, Limits, RunSpec, execute
 from hookrunner.execution.cgroups import CgroupTree, RunCgroup
@@ -854,6 +855,7 @@ def main() -> None:
         bench_leaks(tmp / "leaks", work_repo, args.events, args.syncs)
         bench_flow(tmp, work_repo, args.runs)
         bench_slack_click(tmp, work_repo, args.runs)
+        bench_integration_calls(tmp / "integrations", args.runs * 10)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from hookrunner.execution import IsolationUnavailable, activate_isolation, activ
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
 from hookrunner.hook_isolation import start_isolation
+from hookrunner.integrations.channel import ChannelServer
+from hookrunner.integrations.service import ChannelUnavailable, channel_dir, serve_integrations
 from hookrunner.journal import Journal, open_journal
 from hookrunner.logs import REPEATS, configure_logging, report_held_repeats
 from hookrunner.repo import Repository
@@ -76,8 +78,9 @@ def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
 
 def _start_isolation(settings: Settings, config_file: str | None, repository: Repository) -> None:
     """Probe account, sandbox and cgroups once; say at start what hooks are not kept from."""
+    shown = [repository.store.snapshots, channel_dir(settings.state.dir)]
     try:
-        isolation = start_isolation(settings, config_file, repository.store.snapshots)
+        isolation = start_isolation(settings, config_file, shown)
     except IsolationUnavailable as exc:
         raise StartupError(str(exc)) from None
     activate_isolation(isolation)
@@ -133,14 +136,16 @@ def build_services(
     journal: Journal,
     accepting: Callable[[], bool],
     prepare: Callable[[Path], None] | None = None,
+    channel: ChannelServer | None = None,
 ) -> tuple[Services, TimerLoop]:
     """Every component, each reading its settings through ``live``; ``prepare`` readies a
-    fetched tree before it is published (hook environments)."""
+    fetched tree before it is published (hook environments); flow hooks reach the
+    integrations through ``channel``."""
     repository = Repository(lambda: live.repo, live.state.dir, prepare)
     dispatcher = Dispatcher(journal, repository, live)
     slack = SlackClients(live)
     outbox = SlackOutbox(journal, slack, live)
-    engine = Engine(journal, repository, live, notifier=outbox)
+    engine = Engine(journal, repository, live, notifier=outbox, channel=channel)
     services = Services(
         settings=live,
         journal=journal,
@@ -169,7 +174,9 @@ class Daemon:
         settings = self.settings
         lock = _lock_state_dir(settings.state.dir)
         journal = open_journal(settings.state.dir)
+        resources = contextlib.ExitStack()
         try:
+            channel = resources.enter_context(self._integrations(settings))
             self.environments = EnvironmentStore(
                 settings.state.dir / "environments",
                 settings.environments,
@@ -178,7 +185,7 @@ class Daemon:
             )
             activate_store(self.environments)
             self.services, timers = build_services(
-                self.live, journal, lambda: self.accepting, self.environments.prepare
+                self.live, journal, lambda: self.accepting, self.environments.prepare, channel
             )
             repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
@@ -224,9 +231,23 @@ class Daemon:
             log.info("daemon_stop")
             return 0
         finally:
+            resources.close()  # after the hooks drained: the channel outlives every run
             active_isolation().close()
             journal.close()
             lock.close()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _integrations(settings: Settings) -> Iterator[ChannelServer | None]:
+        """The integrations and their channel for flow hooks, for the daemon's lifetime."""
+        directory = channel_dir(settings.state.dir)
+        try:
+            with serve_integrations(settings.integrations, directory) as channel:
+                if channel is not None:
+                    log.info("integrations_channel", integrations=sorted(settings.integrations))
+                yield channel
+        except ChannelUnavailable as exc:
+            raise StartupError(f"integrations: {exc.message}") from None
 
     def _connection_gate(self) -> ConnectionGate:
         """Bound open connections by ``server.max_connections`` and the fd limit."""
@@ -267,11 +288,24 @@ class Daemon:
         self.live.replace(settings)
         self.services.tokens = tokens
         self.environments.reconfigure(settings.environments, settings.executor.interpreter)
+        self._reconfigure_integrations(settings)
         if settings.executor.user:
             _open_snapshots_to_hooks(settings.state.dir, self.services.repository)
         self.services.repository.request_refresh()
         log.info("reloaded")
         systemd.notify("STATUS=config reloaded")
+
+    def _reconfigure_integrations(self, settings: Settings) -> None:
+        """The running channel's clients follow the new tables; without a channel
+        (none were configured at start) new ones wait for a restart."""
+        channel = self.services.engine.channel
+        if channel is not None:
+            channel.integrations.reconfigure(settings.integrations)
+        elif settings.integrations:
+            log.warning(
+                "integrations_need_restart",
+                reason="no [integrations.*] at start, so no channel for hooks is running",
+            )
 
     async def _report_held_log_lines(self) -> None:
         while True:

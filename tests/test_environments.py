@@ -139,7 +139,7 @@ def test_a_sandboxed_hook_imports_a_package_from_its_environment(
     settings = Settings(
         state={"dir": str(tmp_path / "state")}, executor={"sandbox": "bwrap", "mode": mode}
     )
-    isolation = start_isolation(settings, None, deployment.repository.store.snapshots)
+    isolation = start_isolation(settings, None, [deployment.repository.store.snapshots])
     activate_isolation(isolation)
     try:
         version, prefix = deployment.run_hook(settings=settings.executor).split()

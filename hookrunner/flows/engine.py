@@ -40,6 +40,7 @@ from hookrunner.flows.identity import canonical_email
 from hookrunner.flows.notices import Announcement, Notifier, Silent
 from hookrunner.flows.runner import FlowRunner, HookCall
 from hookrunner.flows.states import REDIRECTABLE, rule_for
+from hookrunner.integrations.channel import ChannelServer
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, TimerRecord, Transition
 from hookrunner.repo import HookIndex
 from hookrunner.runlog import report_run
@@ -99,13 +100,17 @@ class Engine:
         settings: SettingsView,
         run_runbooks: bool = True,
         notifier: Notifier | None = None,
+        channel: ChannelServer | None = None,
     ) -> None:
         self.journal = journal
         self.notifier: Notifier = notifier or Silent()
+        self.channel = channel  # hooks reach the integrations through it
         self.repository = repository
         self.settings = settings
         self.catalog = Catalog(settings)
-        self.calls = Calls(journal, settings, run_runbooks)
+        self.calls = Calls(
+            journal, settings, run_runbooks, channel.integrations if channel else None
+        )
         self.timers_changed = asyncio.Event()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -442,7 +447,10 @@ class Engine:
                 log.warning("flow_unavailable_removing_access", flow=slug, error=str(exc))
                 flow = self.catalog.degraded(index, slug)
             event_id = str(uuid.uuid4())
-            step = Step(flow, FlowRunner(self.settings.executor, index.snapshot.commit, event_id))
+            runner = FlowRunner(
+                self.settings.executor, index.snapshot.commit, event_id, self.channel
+            )
+            step = Step(flow, runner)
             try:
                 yield step
             finally:
