@@ -331,6 +331,13 @@ def approve(client: httpx.Client, request_id: str, email: str) -> httpx.Response
     return decide(client, request_id, "approve", email)
 
 
+def hook_runs(daemon: RunningDaemon) -> list[dict[str, Any]]:
+    """The daemon's recorded hook runs, as a reader sees them."""
+    with daemon.client("read-token") as reader:
+        runs: list[dict[str, Any]] = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    return runs
+
+
 # --- reducers --------------------------------------------------------------------------
 
 
@@ -464,8 +471,7 @@ def test_custom_strategy_grants_and_removes_with_its_step_output(
     assert [g["action"] for g in mine] == [
         "grant", "remove", 'saw {"membership_id": "m-grp-7"}',
     ]  # fmt: skip
-    with daemon.client("read-token") as reader:
-        runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    runs = hook_runs(daemon)
     after = next(r for r in runs if r["hook"] == "custom/after_escalate")
     assert "membership m-grp-7" in after["stdout"]
     assert any(r["hook"] == "custom/strategy:escalate" for r in runs)
@@ -484,8 +490,7 @@ def test_runbook_step_output_reaches_later_hooks_and_the_deescalation(
         {"action": "grant", "request": opened["id"], "seen": {}},
         {"action": "remove", "request": opened["id"], "seen": {"escalate": {"grant_id": grant_id}}},
     ]
-    with daemon.client("read-token") as reader:
-        runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    runs = hook_runs(daemon)
     assert any(
         r["hook"] == "step-output/after_escalate" and f"grant id {grant_id}" in r["stdout"]
         for r in runs
@@ -696,8 +701,7 @@ def test_the_event_document_matches_the_contract(
     daemon: RunningDaemon, client: httpx.Client
 ) -> None:
     opened = request(client, "echo", "Dev2@Acme.io", fields={"reason": "INC-1"})
-    with daemon.client("read-token") as reader:
-        runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    runs = hook_runs(daemon)
     printed = next(r for r in runs if r["hook"] == "echo/after_request")["stdout"]
     event = json.loads(printed)
     assert event["name"] == "request"
@@ -722,8 +726,7 @@ def test_a_refused_person_is_never_an_actor(daemon: RunningDaemon, client: httpx
     opened = request(client, "echo", "dev2@acme.io")
     assert approve(client, opened["id"], "dev2@acme.io").status_code == 403  # self-approval
     assert decide(client, opened["id"], "deny", "boss@acme.io").status_code == 200
-    with daemon.client("read-token") as reader:
-        runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    runs = hook_runs(daemon)
     printed = next(r for r in runs if r["hook"] == "echo/after_deny")["stdout"]
     actors = json.loads(printed)["actors"]
     assert actors == {"request": {"email": "dev2@acme.io"}, "deny": {"email": "boss@acme.io"}}

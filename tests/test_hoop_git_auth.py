@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from conftest import WorkRepo
+from hoop_env import b64, hoop_repo_settings
 
-from hookrunner.config import RepoSettings, load_settings
+from hookrunner.config import RepoSettings
 from hookrunner.repo import Repository
 
 TOKEN = "glpat-Hx7cQ2mN4pR8sT1vW3yZ"
@@ -113,24 +114,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def hoop_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> RepoSettings:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    config = tmp_path / "hookrunner.toml"
-    config.write_text("")
-    return load_settings(config).repo
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 @pytest.mark.parametrize("encode", [str, b64], ids=["plain", "base64"])
 def test_git_password_without_git_user_authenticates_as_oauth2(
     git_http: GitHttp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encode: object
 ) -> None:
     assert callable(encode)
-    settings = hoop_settings(
+    settings = hoop_repo_settings(
         tmp_path,
         monkeypatch,
         GIT_URL=encode(f"{git_http.url}/remote.git"),
@@ -145,7 +134,7 @@ def test_git_password_without_git_user_authenticates_as_oauth2(
 def test_git_user_is_sent_when_given(
     git_http: GitHttp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = hoop_settings(
+    settings = hoop_repo_settings(
         tmp_path,
         monkeypatch,
         GIT_URL=f"{git_http.url}/remote.git",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
+from hoop_env import b64, hoop_repo_settings
 
 from hookrunner.config import ConfigError, RepoSettings, load_settings
 from hookrunner.hoop_values import CHECKS
@@ -26,18 +26,6 @@ KNOWN_HOSTS = (
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [*CHECKS, "HOOKRUNNER_CONFIG"]:
         monkeypatch.delenv(name, raising=False)
-
-
-def repo_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> RepoSettings:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    path = tmp_path / "hookrunner.toml"
-    path.write_text("")
-    return load_settings(path).repo
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def wrapped_b64(text: str) -> str:
@@ -76,14 +64,14 @@ def test_each_hoop_name_means_what_it_means_in_hoop_plain_or_base64(
     expected: object,
 ) -> None:
     assert callable(encode)
-    repo = repo_settings(tmp_path, monkeypatch, **{name: encode(value)})
+    repo = hoop_repo_settings(tmp_path, monkeypatch, **{name: encode(value)})
     assert field(repo, key) == (value if expected is None else expected)
 
 
 def test_hoops_stored_ttl_is_no_longer_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert repo_settings(tmp_path, monkeypatch, GIT_HOOK_CONFIG_TTL="MzA=").ttl == 30
+    assert hoop_repo_settings(tmp_path, monkeypatch, GIT_HOOK_CONFIG_TTL="MzA=").ttl == 30
 
 
 def test_a_key_base64_wrapped_at_76_columns_decodes(
@@ -91,12 +79,12 @@ def test_a_key_base64_wrapped_at_76_columns_decodes(
 ) -> None:
     encoded = wrapped_b64(KEY)
     assert encoded.count("\n") > 2
-    repo = repo_settings(tmp_path, monkeypatch, GIT_SSH_KEY=encoded)
+    repo = hoop_repo_settings(tmp_path, monkeypatch, GIT_SSH_KEY=encoded)
     assert repo.ssh_key.get_secret_value() == KEY
 
 
 def test_a_key_path_stays_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = repo_settings(tmp_path, monkeypatch, GIT_SSH_KEY="/etc/hookrunner/deploy_key")
+    repo = hoop_repo_settings(tmp_path, monkeypatch, GIT_SSH_KEY="/etc/hookrunner/deploy_key")
     assert repo.ssh_key_file == "/etc/hookrunner/deploy_key"
     assert repo.ssh_key.get_secret_value() == ""
 
@@ -117,7 +105,7 @@ def test_a_key_path_stays_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_plain_values_that_happen_to_be_base64_stay_plain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, key: str, value: str
 ) -> None:
-    repo = repo_settings(tmp_path, monkeypatch, **{name: value})
+    repo = hoop_repo_settings(tmp_path, monkeypatch, **{name: value})
     got = field(repo, key)
     assert got == (float(value) if key == "ttl" else value)
 
@@ -135,7 +123,7 @@ def test_values_that_mean_nothing_fail_naming_hoops_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        repo_settings(tmp_path, monkeypatch, **{name: value})
+        hoop_repo_settings(tmp_path, monkeypatch, **{name: value})
     message = str(caught.value)
     assert message.startswith(f"{name}: ") and "\n" not in message
     assert value not in message
@@ -151,6 +139,6 @@ def test_known_hosts_in_toml_is_content_too(tmp_path: Path) -> None:
 def test_hookrunner_names_are_never_decoded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = repo_settings(tmp_path, monkeypatch, HOOKRUNNER_REPO__USERNAME="ZGVwbG95")
+    repo = hoop_repo_settings(tmp_path, monkeypatch, HOOKRUNNER_REPO__USERNAME="ZGVwbG95")
     assert repo.username == "ZGVwbG95"
-    assert repo_settings(tmp_path, monkeypatch, GIT_USER="ZGVwbG95").username == "ZGVwbG95"
+    assert hoop_repo_settings(tmp_path, monkeypatch, GIT_USER="ZGVwbG95").username == "ZGVwbG95"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import getpass
 import os
 import shutil
@@ -12,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import WorkRepo, free_port, wait_for_port
+from hoop_env import b64, hoop_repo_settings
 
-from hookrunner.config import RepoSettings, load_settings
+from hookrunner.config import RepoSettings
 from hookrunner.repo import Repository
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -105,15 +105,7 @@ def test_key_not_authorized_is_refused(
 def hoop_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> RepoSettings:
     for name in ("GIT_USER", "GIT_PASSWORD", "GIT_SSH_KEYPASS", "GIT_HOOK_CONFIG_TTL"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    config = tmp_path / "hookrunner.toml"
-    config.write_text("")
-    return load_settings(config).repo
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+    return hoop_repo_settings(tmp_path, monkeypatch, **env)
 
 
 @pytest.mark.parametrize("encode", [str, b64], ids=["plain", "base64"])

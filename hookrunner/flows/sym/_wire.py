@@ -10,7 +10,7 @@ import datetime
 import enum
 import math
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 from .sdk.exceptions import SDKError
 from .sdk.forms import FieldOption
@@ -21,6 +21,8 @@ from .sdk.resource import SRN
 from .sdk.target import AccessTarget
 from .sdk.templates.template import Directive
 from .sdk.user import User, email_for_id
+
+_Entry = TypeVar("_Entry")
 
 
 class WrongReturnType(SDKError):
@@ -132,24 +134,26 @@ def approvers(handler: str, value: Any) -> dict[str, Any]:
     return {"destination": destination(handler, value)}
 
 
+def _list_of(handler: str, value: Any, kind: type[_Entry]) -> list[_Entry]:
+    """A handler's list (or tuple) in which every entry must be a ``kind``."""
+    expected = f"a list of {kind.__name__}"
+    if not isinstance(value, (list, tuple)):
+        raise WrongReturnType(handler, value, expected)
+    for entry in value:
+        if not isinstance(entry, kind):
+            raise WrongReturnType(handler, entry, expected)
+    return list(value)
+
+
 def notifications(handler: str, value: Any) -> list[dict[str, Any]]:
     """``get_request_notifications``: a list of ``Notification``."""
-    if not isinstance(value, (list, tuple)):
-        raise WrongReturnType(handler, value, "a list of Notification")
-    for entry in value:
-        if not isinstance(entry, Notification):
-            raise WrongReturnType(handler, entry, "a list of Notification")
-    return [entry._to_wire() for entry in value]
+    return [entry._to_wire() for entry in _list_of(handler, value, Notification)]
 
 
 def options(handler: str, value: Any) -> list[dict[str, Any]]:
     """A ``@prefetch`` reducer: a list of ``FieldOption``."""
-    if not isinstance(value, (list, tuple)):
-        raise WrongReturnType(handler, value, "a list of FieldOption")
-    for entry in value:
-        if not isinstance(entry, FieldOption):
-            raise WrongReturnType(handler, entry, "a list of FieldOption")
-    return [{"value": jsonable(entry.value, handler), "label": entry.label} for entry in value]
+    entries = _list_of(handler, value, FieldOption)
+    return [{"value": jsonable(entry.value, handler), "label": entry.label} for entry in entries]
 
 
 def step_output(handler: str, value: Any) -> dict[str, Any]:
