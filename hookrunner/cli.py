@@ -247,7 +247,7 @@ def dry_run_flow(
         fail(f"--repo: {exc}")
     except NotFound as exc:
         fail(str(exc))
-    failed = preview.refusal is not None or any(run.status != "succeeded" for run in preview.runs)
+    failed = preview.refusal is not None or any(run.state != "succeeded" for run in preview.runs)
     if as_json:
         click.echo(
             json.dumps(

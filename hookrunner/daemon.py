@@ -30,7 +30,7 @@ from hookrunner.execution import IsolationUnavailable, activate_isolation, activ
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
 from hookrunner.hook_isolation import start_isolation
-from hookrunner.journal import Journal, open_journal
+from hookrunner.journal import Journal, JournalError, open_journal
 from hookrunner.logs import REPEATS, configure_logging, report_held_repeats
 from hookrunner.repo import Repository
 from hookrunner.server.app import create_app
@@ -122,6 +122,20 @@ def _listen_sockets(settings: Settings) -> list[socket.socket]:
     return sockets
 
 
+def connect_journal(settings: Settings) -> Journal:
+    """The configured journal, migrated; why not, in one line."""
+    try:
+        return open_journal(
+            settings.state.dir,
+            settings.journal.url.get_secret_value(),
+            settings.journal.lease,
+            # Workers, timers, locks held by requests in flight and the API's reads.
+            pool=settings.executor.max_concurrency + 16,
+        )
+    except JournalError as exc:
+        raise StartupError(f"journal: {exc}") from None
+
+
 def build_services(
     live: LiveSettings,
     journal: Journal,
@@ -142,7 +156,7 @@ def build_services(
         tokens=TokenTable.load(live.server.tokens_file),
         accepting=accepting,
     )
-    return services, TimerLoop(journal, engine)
+    return services, TimerLoop(journal, engine, live.journal.lease)
 
 
 class Daemon:
@@ -158,7 +172,11 @@ class Daemon:
     async def run(self) -> int:
         settings = self.settings
         lock = _lock_state_dir(settings.state.dir)
-        journal = open_journal(settings.state.dir)
+        try:
+            journal = connect_journal(settings)
+        except StartupError:
+            lock.close()
+            raise
         try:
             self.environments = EnvironmentStore(
                 settings.state.dir / "environments",
@@ -275,7 +293,9 @@ class Daemon:
         if interval is None:
             return
         while True:
-            await asyncio.to_thread(self.services.journal.counts)  # the journal still answers
+            # The process answers even while the database is away: a restart would not help.
+            with contextlib.suppress(JournalError):
+                await asyncio.to_thread(self.services.journal.counts)
             systemd.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
 

@@ -84,6 +84,13 @@ def test_old_delivery_keys_keep_their_meaning_after_the_migration(tmp_path: Path
         ("idem:flow:db-access:K2", json.dumps({"request_id": "request-1"})),
     ]
     db.executemany("INSERT INTO deliveries VALUES (?, ?, 1.0)", old_rows)
+    for event_id, run_id in (("event-1", "run-1"), ("event-2", "run-2")):
+        db.execute("INSERT INTO events VALUES (?, 'session-open', '{}', 1.0)", (event_id,))
+        db.execute(
+            "INSERT INTO runs (id, event_id, hook, status, next_at, created_at, updated_at)"
+            " VALUES (?, ?, 'h', 'succeeded', 1, 1, 1)",
+            (run_id, event_id),
+        )
     db.close()
 
     journal = SqliteJournal(path)
