@@ -80,7 +80,7 @@ def _start_isolation(settings: Settings, config_file: str | None, repository: Re
     log.info("isolation", **isolation.status())
 
 
-def _lock_state_dir(state_dir: Path) -> IO[str]:
+def lock_state_dir(state_dir: Path) -> IO[str]:
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle = (state_dir / "hookrunner.lock").open("w")
     try:
@@ -171,7 +171,7 @@ class Daemon:
 
     async def run(self) -> int:
         settings = self.settings
-        lock = _lock_state_dir(settings.state.dir)
+        lock = lock_state_dir(settings.state.dir)
         try:
             journal = connect_journal(settings)
         except StartupError:

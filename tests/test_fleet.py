@@ -1,0 +1,241 @@
+"""A fleet: real ``hookrunner serve`` processes sharing one real PostgreSQL (DESIGN §14).
+
+Requests move between hosts, transitions happen once, timers fire once, and the work of
+a host that dies is finished by another once its leases lapse. A database outage turns
+intake away with 503 and loses nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import GitDaemon, WorkRepo
+from daemon_harness import RunningDaemon
+from test_flows import PROD_DB_IMPL, PROD_DB_TOML, decide, flow_files, grant_log, open_request
+
+LEASE = 2
+SLOW_HOOK = (
+    "import json, os, time\n"
+    "sid = json.loads(os.environ['HOOP_RUNBOOK_HOOK_PAYLOAD'])['sid']\n"
+    "time.sleep(float(os.environ['HOOK_SLEEP']))\n"
+    "with open(os.environ['LEDGER'], 'a') as f: f.write(sid + '\\n')\n"
+)
+
+
+class Fleet:
+    def __init__(self, tmp_path: Path, remote: str, url: str, grants: Path) -> None:
+        self.ledger = tmp_path / "ledger"
+        self.hosts: dict[str, RunningDaemon] = {}
+        # a's hooks are slow enough to be killed in the middle of one.
+        for name, sleep in (("a", "1"), ("b", "0.2")):
+            (tmp_path / name).mkdir()
+            self.hosts[name] = RunningDaemon(
+                tmp_path / name,
+                remote,
+                executor={
+                    "interpreter": sys.executable,
+                    "timeout": 30,
+                    "max_concurrency": 2,
+                    "env": {
+                        "GRANTS_DIR": str(grants),
+                        "LEDGER": str(self.ledger),
+                        "HOOK_SLEEP": sleep,
+                    },
+                },
+                retry={"backoff": [0.2, 0.2], "max_attempts": 5},
+                journal={"url": url, "lease": LEASE},
+            )
+
+    def __getitem__(self, name: str) -> RunningDaemon:
+        return self.hosts[name]
+
+    def ledger_lines(self) -> list[str]:
+        return self.ledger.read_text().split() if self.ledger.exists() else []
+
+
+@pytest.fixture
+def fleet(
+    tmp_path: Path, git_daemon: GitDaemon, work_repo: WorkRepo, grants: Path, postgres_url: str
+) -> Iterator[Fleet]:
+    work_repo.commit(
+        {
+            **flow_files("prod-db", PROD_DB_IMPL, PROD_DB_TOML),
+            "hoop-hooks/session-close.runbook.py": SLOW_HOOK,
+        }
+    )
+    fleet = Fleet(tmp_path, git_daemon.url("remote.git"), postgres_url, grants)
+    yield fleet
+    for host in fleet.hosts.values():
+        host.stop()
+
+
+@pytest.fixture
+def grants(tmp_path: Path) -> Path:
+    directory = tmp_path / "grants"
+    directory.mkdir()
+    return directory
+
+
+def wait_until(check: Any, timeout: float = 60, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value!r}"
+        time.sleep(0.1)
+
+
+def all_runs(host: RunningDaemon) -> list[dict[str, Any]]:
+    with host.client("read-token") as reader:
+        runs: list[dict[str, Any]] = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    return runs
+
+
+def send_closes(host: RunningDaemon, sids: list[str]) -> None:
+    with host.client("events-token") as events:
+        for sid in sids:
+            answer = events.post("/v1/events/session-close", json={"sid": sid, "exit_code": 0})
+            assert answer.status_code == 202, answer.text
+
+
+def test_a_request_opened_on_one_host_is_approved_on_another_and_deescalated_once(
+    fleet: Fleet, grants: Path
+) -> None:
+    fleet["a"].start()
+    fleet["b"].start()
+    with fleet["a"].client("flows-token") as a, fleet["b"].client("flows-token") as b:
+        request = open_request(a, "prod-db", "dev@example.com", duration=2)
+        assert b.get(f"/v1/requests/{request['id']}").json()["state"] == "pending"
+        approved = decide(b, request["id"], "approve", "boss@example.com", "ok")
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["state"] == "escalated"
+        # Both hosts run their timers; the deescalation runbook runs on one of them.
+        wait_until(
+            lambda: a.get(f"/v1/requests/{request['id']}").json()["state"] == "deescalated",
+            what="deescalation",
+        )
+        removed_at = time.time()
+        # Long enough for any lease on the timer to lapse and a second host to try.
+        time.sleep(3 * LEASE)
+        history = b.get(f"/v1/requests/{request['id']}").json()["history"]
+    assert [g["action"] for g in grant_log(grants)] == ["grant", "remove"]
+    assert [h["event"] for h in history if h["event"] in ("escalate", "deescalate")] == [
+        "escalate",
+        "deescalate",
+    ]
+    skew = removed_at - (approved.json()["expires_at"])
+    print(f"deescalation fired {skew:.2f}s after expiry")
+
+
+def test_racing_approvals_and_denials_across_hosts_give_one_transition(
+    fleet: Fleet, grants: Path
+) -> None:
+    fleet["a"].start()
+    fleet["b"].start()
+    with fleet["a"].client("flows-token") as a:
+        request = open_request(a, "prod-db", "dev@example.com")
+    start = threading.Barrier(40)
+    answers: list[int] = []
+
+    def act(n: int) -> None:
+        host = fleet["a" if n % 2 else "b"]
+        event = "approve" if n < 20 else "deny"
+        who = "boss@example.com" if n % 3 else "lead@example.com"
+        with host.client("flows-token") as client:
+            start.wait()
+            answers.append(decide(client, request["id"], event, who, "because").status_code)
+
+    threads = [threading.Thread(target=act, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(answers) == [200] + [409] * 39
+    with fleet["b"].client("flows-token") as b:
+        final = b.get(f"/v1/requests/{request['id']}").json()
+    decisions = [h["event"] for h in final["history"] if h["event"] in ("approve", "deny")]
+    assert len(decisions) == 1
+    grants_made = [g for g in grant_log(grants) if g["action"] == "grant"]
+    assert len(grants_made) == (1 if final["state"] == "escalated" else 0)
+
+
+def test_runs_of_a_host_killed_mid_run_are_finished_by_another(fleet: Fleet) -> None:
+    host_a = fleet["a"]
+    host_a.start()
+    sids = [f"close-{n}" for n in range(10)]
+    send_closes(host_a, sids)
+    wait_until(
+        lambda: any(run["status"] == "running" for run in all_runs(host_a)), what="a running run"
+    )
+    host_a.kill()  # SIGKILL: its leases are left to lapse
+    killed_at = time.time()
+    fleet["b"].start()
+    runs = wait_until(
+        lambda: (
+            (found := all_runs(fleet["b"]))
+            and len(found) == len(sids)
+            and all(run["status"] == "succeeded" for run in found)
+            and found
+        ),
+        timeout=120,
+        what="every run to succeed on b",
+    )
+    taken_over = [run for run in runs if run["attempt"] > 1]
+    assert taken_over, "a run cut short on a should have been retried on b"
+    takeover_s = min(run["started_at"] for run in taken_over) - killed_at
+    print(f"lease takeover after kill: {takeover_s:.2f}s (lease {LEASE}s)")
+    assert takeover_s >= LEASE * 0.9  # not before the lease lapsed
+    seen = collections.Counter(fleet.ledger_lines())
+    assert set(seen) == set(sids), "every event accepted by the dead host ran"
+    assert sum(count - 1 for count in seen.values()) <= 2  # at most its runs in flight
+
+
+def test_a_database_outage_answers_503_and_loses_nothing(
+    fleet: Fleet, postgres_server: Any
+) -> None:
+    host = fleet["a"]
+    host.start()
+    before = [f"before-{n}" for n in range(5)]
+    send_closes(host, before)
+    postgres_server.stop()
+    try:
+        with host.client("events-token") as events:
+            answer = events.post("/v1/events/session-close", json={"sid": "during", "exit_code": 0})
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"]
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        with host.client("read-token") as reader:
+            assert reader.get("/healthz").status_code == 200  # the process itself is fine
+    finally:
+        postgres_server.start()
+    after = [f"after-{n}" for n in range(5)]
+    wait_until(lambda: _accepts(host), timeout=60, what="intake to recover")
+    send_closes(host, after)
+    wait_until(
+        lambda: (
+            len(runs := all_runs(host)) == len(before) + len(after) + 1
+            and all(run["status"] == "succeeded" for run in runs)
+        ),
+        timeout=120,
+        what="every accepted event to run",
+    )
+    ran = collections.Counter(fleet.ledger_lines())
+    assert set(before + after) <= set(ran) and "during" not in ran
+
+
+def _accepts(host: RunningDaemon) -> bool:
+    with host.client("events-token") as events:
+        try:
+            answer = events.post("/v1/events/session-close", json={"sid": "probe", "exit_code": 0})
+        except httpx.HTTPError:
+            return False
+    return answer.status_code == 202
