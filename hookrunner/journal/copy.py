@@ -2,7 +2,8 @@
 host on SQLite can grow into a fleet on PostgreSQL without losing what it accepted.
 
 Rows go over in their insertion order, in one transaction on the target: the copy is
-whole or absent. A target that already holds events or requests is refused.
+whole or absent. The caller holds the source's state-dir lock, so no daemon writes it.
+A target that already holds events or requests is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def copy_journal(source: Database, target: Database) -> dict[str, int]:
             for row in rows:
                 into.execute(insert, tuple(row[name] for name in names))
             copied[table] = len(rows)
+        # The source's daemon is stopped (the caller holds its state-dir lock): its leases
+        # end here, so the fleet retries what it left running at once.
+        into.execute("UPDATE runs SET lease_owner = NULL, lease_until = NULL")
+        into.execute("UPDATE timers SET lease_owner = NULL, lease_until = NULL")
         # Timers keep their ids; the next one the target mints must come after them.
         if target.order == "seq":
             into.execute(

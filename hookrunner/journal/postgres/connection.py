@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,9 @@ from hookrunner.journal.interface import HeldLock
 from hookrunner.journal.postgres.schema import MIGRATIONS
 from hookrunner.journal.records import JournalError, SchemaTooNew, new_id
 
+# The pool reports each failed reconnection; where the host configured no logging
+# (the CLI), that is not for stderr: the caller gets one JournalError instead.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 # Seconds to wait for a connection before telling the caller the journal is away.
 CONNECT_TIMEOUT = 5.0
 # The advisory lock key that serialises migrations across hosts.
@@ -96,6 +100,8 @@ class PostgresDatabase:
             )
         )
         with _mapped_errors():
+            # One direct attempt first: its error says why (refused, auth, no database).
+            psycopg.connect(url, connect_timeout=int(CONNECT_TIMEOUT)).close()
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT * 2)
         try:
             self.migrate()
