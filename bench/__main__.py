@@ -191,6 +191,59 @@ BENCH_FLOW = {
 }
 
 
+def flow_round_trips(daemon: RunningDaemon, rounds: int) -> list[float]:
+    """Seconds for request -> approve -> escalated, each of ``rounds`` times."""
+    trips = []
+    with daemon.client("flows-token") as client:
+        for n in range(rounds):
+            started = time.perf_counter()
+            opened = client.post("/v1/flows/bench/requests",
+                                 json={"user": {"email": f"u{n}@example.com"}})  # fmt: skip
+            approved = client.post(f"/v1/requests/{opened.json()['id']}/approve",
+                                   json={"user": {"email": "boss@example.com"}})  # fmt: skip
+            trips.append(time.perf_counter() - started)
+            assert approved.json()["state"] == "escalated", approved.text
+    return trips
+
+
+def bench_journals(tmp: Path, work_repo: WorkRepo, repeat: int, rounds: int) -> None:
+    """Events/s at c=4 (?wait=true) and the flow round trip, on SQLite and on PostgreSQL
+    (a local server in a temporary directory, 127.0.0.1), in the same run."""
+    from postgres_server import PostgresServer, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        print("journals: no PostgreSQL binaries, no comparison")
+        return
+    work_repo.commit(BENCH_FLOW)
+    server = PostgresServer(bindir)
+    server.start()
+    body = {"sid": "b", "connection_name": "c"}
+    try:
+        for name, url in (("sqlite", ""), ("postgresql", server.new_database())):
+            (tmp / name).mkdir(parents=True)
+            daemon = RunningDaemon(
+                tmp / name, str(work_repo.bare), log={"level": "warning"}, journal={"url": url},
+                executor={"interpreter": sys.executable, "max_concurrency": 4},
+            )  # fmt: skip
+            daemon.start()
+            try:
+                with daemon.client("events-token") as client:
+
+                    def post(_n: int, client: httpx.Client = client) -> None:
+                        answer = client.post("/v1/events/session-open?wait=true", json=body)
+                        assert answer.status_code == 200, answer.text
+
+                    rates = [load(post, 200, 4)[0] for _ in range(repeat)]
+                trips = [trip * 1000 for trip in flow_round_trips(daemon, rounds)]
+            finally:
+                daemon.stop()
+            print(f"{name:<10} c=4 events/s {spread(rates)}; flow round trip"
+                  f" {spread(trips, ' ms')} over {rounds}")  # fmt: skip
+    finally:
+        server.close()
+
+
 def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
     """request -> approve -> escalated, with trivial hooks; against spawning the harness."""
     from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
@@ -211,17 +264,10 @@ def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
         started = time.perf_counter()
         subprocess.run([sys.executable, str(HARNESS), str(impl), "on_approve"], env=env, check=True)
         baseline.append(time.perf_counter() - started)
-    trips, processes, per_process = [], 0, []
+    processes, per_process = 0, []
     try:
-        with daemon.client("flows-token") as client, daemon.client("read-token") as reader:
-            for n in range(rounds):
-                started = time.perf_counter()
-                opened = client.post("/v1/flows/bench/requests",
-                                     json={"user": {"email": f"u{n}@example.com"}})  # fmt: skip
-                approved = client.post(f"/v1/requests/{opened.json()['id']}/approve",
-                                       json={"user": {"email": "boss@example.com"}})  # fmt: skip
-                trips.append(time.perf_counter() - started)
-                assert approved.json()["state"] == "escalated", approved.text
+        trips = flow_round_trips(daemon, rounds)
+        with daemon.client("read-token") as reader:
             runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
             processes = len(runs) // rounds
             per_process = [run["duration_s"] for run in runs]
@@ -622,12 +668,16 @@ def main() -> None:
     parser.add_argument("--syncs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--journals", action="store_true", help="only SQLite vs PostgreSQL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-") as scratch:
         tmp = Path(scratch)
         work_repo = WorkRepo(tmp / "git")
         work_repo.commit({"hoop-hooks/session-open.runbook.py": TRIVIAL_HOOK})
         hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
+        if args.journals:
+            bench_journals(tmp / "journals", work_repo, args.repeat, args.runs)
+            return
         bench_interpreter_flags(hook, args.runs)
         bench_dry_run(work_repo.work, args.runs)
         bench_git_calls(work_repo.bare, tmp / "state")
@@ -640,6 +690,7 @@ def main() -> None:
         bench_environments(tmp / "environments", args.runs // 4)
         bench_leaks(tmp / "leaks", work_repo, args.events, args.syncs)
         bench_flow(tmp, work_repo, args.runs)
+        bench_journals(tmp / "journals", work_repo, args.repeat, args.runs)
 
 
 if __name__ == "__main__":
