@@ -8,6 +8,7 @@ intake away with 503 and loses nothing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import sys
 import threading
 import time
@@ -19,7 +20,15 @@ import httpx
 import pytest
 from conftest import GitDaemon, WorkRepo
 from daemon_harness import RunningDaemon
-from test_flows import PROD_DB_IMPL, PROD_DB_TOML, decide, flow_files, grant_log, open_request
+from test_flows import (
+    PROD_DB_IMPL,
+    PROD_DB_TOML,
+    RUNBOOK,
+    decide,
+    flow_files,
+    grant_log,
+    open_request,
+)
 
 LEASE = 2
 SLOW_HOOK = (
@@ -29,13 +38,20 @@ SLOW_HOOK = (
     "with open(os.environ['LEDGER'], 'a') as f: f.write(sid + '\\n')\n"
 )
 
+# The escalation runbook says when it starts, then takes ESCALATE_SLEEP before granting.
+ESCALATE_RUNBOOK = (
+    "import os, time\n"
+    "with open(os.path.join(os.environ['GRANTS_DIR'], 'escalating'), 'a') as f: f.write('x')\n"
+    "time.sleep(float(os.environ['ESCALATE_SLEEP']))\n"
+) + RUNBOOK.replace("ACTION", "grant")
+
 
 class Fleet:
     def __init__(self, tmp_path: Path, remote: str, url: str, grants: Path) -> None:
         self.ledger = tmp_path / "ledger"
         self.hosts: dict[str, RunningDaemon] = {}
         # a's hooks are slow enough to be killed in the middle of one.
-        for name, sleep in (("a", "1"), ("b", "0.2")):
+        for name, sleep, escalate in (("a", "1", "5"), ("b", "0.2", "0")):
             (tmp_path / name).mkdir()
             self.hosts[name] = RunningDaemon(
                 tmp_path / name,
@@ -48,6 +64,7 @@ class Fleet:
                         "GRANTS_DIR": str(grants),
                         "LEDGER": str(self.ledger),
                         "HOOK_SLEEP": sleep,
+                        "ESCALATE_SLEEP": escalate,
                     },
                 },
                 retry={"backoff": [0.2, 0.2], "max_attempts": 5},
@@ -68,6 +85,7 @@ def fleet(
     work_repo.commit(
         {
             **flow_files("prod-db", PROD_DB_IMPL, PROD_DB_TOML),
+            "flows/prod-db/escalate.runbook.py": ESCALATE_RUNBOOK,
             "hoop-hooks/session-close.runbook.py": SLOW_HOOK,
         }
     )
@@ -197,6 +215,35 @@ def test_runs_of_a_host_killed_mid_run_are_finished_by_another(fleet: Fleet) -> 
     seen = collections.Counter(fleet.ledger_lines())
     assert set(seen) == set(sids), "every event accepted by the dead host ran"
     assert sum(count - 1 for count in seen.values()) <= 2  # at most its runs in flight
+
+
+def test_an_escalation_cut_short_by_a_kill_is_finished_by_another_host(
+    fleet: Fleet, grants: Path
+) -> None:
+    fleet["a"].start()
+    fleet["b"].start()
+    with fleet["a"].client("flows-token") as a:
+        request = open_request(a, "prod-db", "dev@example.com")
+
+    def approve_on_a() -> None:
+        with fleet["a"].client("flows-token") as client, contextlib.suppress(httpx.HTTPError):
+            decide(client, request["id"], "approve", "boss@example.com", "ok")
+
+    approving = threading.Thread(target=approve_on_a)
+    approving.start()
+    wait_until(lambda: (grants / "escalating").exists(), what="a's escalation runbook")
+    fleet["a"].kill()  # mid-runbook: access not granted yet
+    approving.join(60)
+    with fleet["b"].client("flows-token") as b:
+        escalated = wait_until(
+            lambda: (
+                (found := b.get(f"/v1/requests/{request['id']}").json())["state"] == "escalated"
+                and found
+            ),
+            what="b to escalate",
+        )
+    assert [g["action"] for g in grant_log(grants)] == ["grant"]
+    assert [h["event"] for h in escalated["history"] if h["event"] == "escalate"] == ["escalate"]
 
 
 def test_a_database_outage_answers_503_and_loses_nothing(

@@ -47,14 +47,6 @@ class Accepted(NamedTuple):
     run_ids: list[str]
     duplicate: bool
 
-    def to_json(self) -> str:
-        return json.dumps({"event_id": self.event_id, "run_ids": self.run_ids})
-
-    @classmethod
-    def from_json(cls, text: str) -> Accepted:
-        data = json.loads(text)
-        return cls(data["event_id"], data["run_ids"], duplicate=True)
-
 
 class EventRecord(NamedTuple):
     event_id: str
