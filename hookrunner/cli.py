@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from hookrunner import __version__
-from hookrunner.config import ConfigError, Settings, load_settings
+from hookrunner import __version__, render
+from hookrunner.config import ConfigError, Settings, config_path_from, load_settings
 from hookrunner.execution import RunResult
 from hookrunner.flows.definition import HOOK_EVENTS
 from hookrunner.journal.records import REQUEST_STATES, RUN_STATES
@@ -31,18 +33,18 @@ from hookrunner.payloads import (
     parse_session_event,
 )
 from hookrunner.server.auth import SCOPES
-from hookrunner.session_hooks import run_session_hook
 
 if TYPE_CHECKING:
     from hookrunner.dryrun import FlowPreview
+    from hookrunner.execution import RunResult
 
 EXIT_OK, EXIT_HOOK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    """One line naming what is wrong, then exit."""
-    click.echo(f"hookrunner: {message}", err=True)
+    """One line naming what is wrong (a git error's lines joined), then exit."""
+    click.echo(f"hookrunner: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 
@@ -67,7 +69,17 @@ def settings_from(config_file: str | None, only: tuple[str, ...] | None = None) 
         raise AssertionError from exc  # unreachable: fail() exits
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """A file the system refuses (a missing --payload, an unreadable key) is one line too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=OneLineErrors)
 @click.version_option(__version__, prog_name="hookrunner")
 def main() -> None:
     """Run hoop session hooks and approval-flow hooks from a runbooks git repository."""
@@ -77,7 +89,10 @@ def _session_body(
     kind: SessionKind, payload: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
     if payload is not None:
-        text = sys.stdin.read() if payload == "-" else Path(payload).read_text()
+        try:
+            text = sys.stdin.read() if payload == "-" else Path(payload).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--payload {payload}: {getattr(exc, 'strerror', None) or exc}")
         try:
             body = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -85,13 +100,17 @@ def _session_body(
         if not isinstance(body, dict):
             fail("--payload: must be a JSON object")
         return dict(body)
+    missing = [f"--{key.replace('_', '-')}" for key in ("sid", "connection") if
+               key in options and options[key] is None]  # fmt: skip
+    if missing:
+        fail(f"{' and '.join(missing)} required (or the whole event with --payload FILE)")
     if kind == "session-close":
         return {"sid": options["sid"], "exit_code": options["exit_code"], "output": None}
     return {
         "sid": options["sid"],
         "verb": options["verb"],
         "connection_name": options["connection"],
-        "user_email": options["user_email"],
+        "user_email": options["user_email"] or "",
         "input": options["input"],
     }
 
@@ -117,20 +136,34 @@ def exit_code_for(result: RunResult) -> int:
 
 @main.group("dry-run")
 def dry_run() -> None:
-    """Run a hook locally exactly as the daemon would, without a journal."""
+    """Run a hook locally as the daemon would, without a journal.
+
+    The hooks run for real: whatever they call (a SIEM, chat, an access API) is really
+    called, with the environment of [executor] in the config.
+    """
 
 
-def session_options(kind: SessionKind) -> Callable[[F], F]:
-    """The flags that describe a session event, shared by ``dry-run`` and ``send``."""
+def session_options(kind: SessionKind, trial: bool) -> Callable[[F], F]:
+    """The flags that describe a session event, shared by ``dry-run`` and ``send``.
+
+    ``trial`` (``dry-run``) fills in placeholder values; ``send`` queues a real event,
+    so there it needs the session's own.
+    """
+    needed = "Required unless --payload."
+
+    def option(name: str, placeholder: str, **kwargs: Any) -> Callable[[F], F]:
+        if trial:
+            return click.option(name, default=placeholder, show_default=True, **kwargs)
+        return click.option(name, default=None, help=kwargs.pop("help", needed), **kwargs)
 
     def apply(function: F) -> F:
         function = click.option("--payload", help="JSON event FILE, or - for stdin.")(function)
-        function = click.option("--sid", default="dry-run", show_default=True)(function)
+        function = option("--sid", "dry-run")(function)
         if kind == "session-open":
-            function = click.option(
-                "--user-email", default="dry-run@example.com", show_default=True
-            )(function)
-            function = click.option("--connection", default="dry-run", show_default=True)(function)
+            function = option("--user-email", "dry-run@example.com", help="Default: none.")(
+                function
+            )
+            function = option("--connection", "dry-run")(function)
             function = click.option(
                 "--verb", type=click.Choice(["connect", "exec"]), default="exec", show_default=True
             )(function)
@@ -155,15 +188,20 @@ def session_event_from_options(
 
 
 def _session_dry_run(kind: SessionKind) -> click.Command:
-    @click.command(kind, help=f"Run {kind}.runbook.py with a {kind} event.")
+    @click.command(
+        kind,
+        help=f"Run {kind}.runbook.py with a {kind} event. The hook runs for real: what it"
+        " calls is really called.",
+    )
     @click.option("--repo", default=".", show_default=True, help="Runbooks DIR or git URL.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
-    @session_options(kind)
+    @session_options(kind, trial=True)
     @config_option
     def command(
         repo: str, payload: str | None, as_json: bool, config_file: str | None, **options: Any
     ) -> None:
         from hookrunner.dryrun import SourceError, open_source
+        from hookrunner.session_hooks import run_session_hook
 
         settings = settings_from(config_file, only=("executor", "repo", "environments"))
         configure_logging("console", "warning")
@@ -398,17 +436,50 @@ def client_options(function: F) -> F:
     return config_option(function)
 
 
+def output_option(function: F) -> F:
+    return click.option(
+        "--json/--human",
+        "as_json",
+        default=None,
+        help="JSON for scripts or text for people (default: text on a terminal, else JSON).",
+    )(function)
+
+
+def json_wanted(as_json: bool | None) -> bool:
+    return not sys.stdout.isatty() if as_json is None else as_json
+
+
+ADDRESS_VARIABLES = ("HOOKRUNNER_SERVER__LISTEN", "HOOKRUNNER_SERVER__UNIX_SOCKET")
+
+
+def client_settings(config_file: str | None) -> tuple[Settings, str]:
+    """The settings a client connects with, and where its address came from.
+
+    Without a config file the client would guess the default address; it names the file
+    it looked for instead.
+    """
+    path, named = config_path_from(config_file)
+    from_environment = [name for name in ADDRESS_VARIABLES if os.environ.get(name)]
+    if not named and not path.exists() and not from_environment:
+        fail(
+            f"no config file at {path}: pass --config FILE or set HOOKRUNNER_CONFIG"
+            " (the client connects to its server.listen or server.unix_socket)"
+        )
+    source = from_environment[0] if from_environment else f"config {path}"
+    return settings_from(config_file), source
+
+
 def call_daemon(
     config_file: str | None, token_file: str | None, method: str, path: str, **kwargs: Any
 ) -> Any:
     """One API call; exits 3 when the daemon is unreachable, 2 when it refuses."""
     from hookrunner.client import ApiError, Client, DaemonUnreachable, read_token
 
-    settings = settings_from(config_file)
+    settings, source = client_settings(config_file)
     try:
         return Client(settings, read_token(token_file)).request(method, path, **kwargs)
     except DaemonUnreachable as exc:
-        fail(f"daemon unreachable: {exc}", EXIT_UNREACHABLE)
+        fail(f"daemon unreachable at {exc} (address from {source})", EXIT_UNREACHABLE)
     except ApiError as exc:
         fail(str(exc), EXIT_HOOK_FAILED if exc.status >= 500 else EXIT_USAGE)
     except OSError as exc:
@@ -421,18 +492,35 @@ def echo_json(document: Any) -> None:
 
 @main.group()
 def send() -> None:
-    """POST a session event to the running daemon."""
+    """POST a session event to the running daemon (a real event: its hook runs)."""
+
+
+def _sent_text(answer: dict[str, Any]) -> str:
+    """What was queued; with ``--wait``, each run's result (the event is in each run)."""
+    lines = []
+    if answer.get("duplicate"):
+        lines.append(f"event {answer['event_id']} was queued before: this is its repeat")
+    runs = answer.get("runs")
+    if runs is None:
+        lines += [
+            f"queued run {run_id}: hookrunner runs show {run_id}" for run_id in answer["run_ids"]
+        ]
+    else:
+        lines += [render.run_text(run, time.time()) for run in runs]
+    return "\n".join(lines)
 
 
 def _send_command(kind: SessionKind) -> click.Command:
     @click.command(kind, help=f"Queue a {kind} event; --wait prints the hook's result.")
     @click.option("--wait", is_flag=True, help="Wait for the run and exit with its status.")
     @click.option("--idempotency-key", help="Repeat-safe delivery key.")
-    @session_options(kind)
+    @output_option
+    @session_options(kind, trial=False)
     @client_options
     def command(
         wait: bool,
         idempotency_key: str | None,
+        as_json: bool | None,
         payload: str | None,
         config_file: str | None,
         token_file: str | None,
@@ -445,7 +533,10 @@ def _send_command(kind: SessionKind) -> click.Command:
             config_file, token_file, "POST", f"/v1/events/{kind}",
             json=body, params={"wait": "true"} if wait else {}, headers=headers,
         )  # fmt: skip
-        echo_json(answer)
+        if json_wanted(as_json):
+            echo_json(answer)
+        else:
+            click.echo(_sent_text(answer))
         runs = answer.get("runs", [])
         if wait and any(run["status"] not in ("succeeded", "skipped") for run in runs):
             sys.exit(EXIT_HOOK_FAILED)
@@ -460,60 +551,94 @@ for _kind in SESSION_KINDS:
 @main.group(invoke_without_command=True)
 @click.option("--failed", is_flag=True, help="Only dead runs (retries exhausted).")
 @click.option("--status", type=click.Choice(RUN_STATES), help="Only runs in this state.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="At most N runs."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the run ids.")
+@output_option
 @client_options
 @click.pass_context
 def runs(
     context: click.Context,
     failed: bool,
     status: str | None,
-    as_json: bool,
+    limit: int,
+    quiet: bool,
+    as_json: bool | None,
     config_file: str | None,
     token_file: str | None,
 ) -> None:
     """List runs, newest first."""
     if context.invoked_subcommand is not None:
         return
-    params = {"status": "dead" if failed else status} if failed or status else {}
+    params: dict[str, Any] = {"limit": limit}
+    if failed or status:
+        params["status"] = "dead" if failed else status
     answer = call_daemon(config_file, token_file, "GET", "/v1/runs", params=params)
-    for run in answer["runs"]:
-        if as_json:
+    listed = answer["runs"]
+    if quiet:
+        click.echo("\n".join(run["run_id"] for run in listed), nl=bool(listed))
+    elif json_wanted(as_json):
+        for run in listed:
             click.echo(json.dumps(run))
-        else:
-            click.echo(
-                f"{run['run_id']}  {run['status']:<9} {run['outcome'] or '-':<11}"
-                f" attempt {run['attempt']}  {run['hook']}  {(run['commit'] or '')[:12]}"
-            )
+    else:
+        click.echo(render.runs_table(listed, time.time()) if listed else "none")
+    if answer.get("more") and not quiet:
+        click.echo(
+            f"(the newest {limit} shown; --limit {min(1000, 2 * limit)} shows more)", err=True
+        )
 
 
 @runs.command("show")
 @click.argument("run_id")
+@output_option
 @client_options
-def runs_show(run_id: str, config_file: str | None, token_file: str | None) -> None:
+def runs_show(
+    run_id: str, as_json: bool | None, config_file: str | None, token_file: str | None
+) -> None:
     """Show one run with its output."""
-    echo_json(call_daemon(config_file, token_file, "GET", f"/v1/runs/{run_id}"))
+    run = call_daemon(config_file, token_file, "GET", f"/v1/runs/{run_id}")
+    click.echo(
+        json.dumps(run, indent=2) if json_wanted(as_json) else render.run_text(run, time.time())
+    )
 
 
 @runs.command("replay")
 @click.argument("run_id")
+@output_option
 @client_options
-def runs_replay(run_id: str, config_file: str | None, token_file: str | None) -> None:
-    """Queue the run's event again (a new event, the same payload)."""
-    echo_json(call_daemon(config_file, token_file, "POST", f"/v1/runs/{run_id}/replay"))
+def runs_replay(
+    run_id: str, as_json: bool | None, config_file: str | None, token_file: str | None
+) -> None:
+    """Queue the run's event again (a new event, the same payload).
+
+    When the replay succeeds, a dead RUN_ID becomes ``replayed`` and leaves ``--failed``.
+    """
+    answer = call_daemon(config_file, token_file, "POST", f"/v1/runs/{run_id}/replay")
+    if json_wanted(as_json):
+        echo_json(answer)
+    else:
+        click.echo(f"replay of {run_id} queued\n{_sent_text(answer)}")
 
 
 @main.command()
+@output_option
 @client_options
-def sync(config_file: str | None, token_file: str | None) -> None:
-    """Refresh the runbooks repository now and print the commit."""
-    echo_json(call_daemon(config_file, token_file, "POST", "/v1/sync"))
+def sync(as_json: bool | None, config_file: str | None, token_file: str | None) -> None:
+    """Refresh the runbooks repository now and print the commit (needs the admin scope)."""
+    answer = call_daemon(config_file, token_file, "POST", "/v1/sync")
+    click.echo(
+        json.dumps(answer, indent=2) if json_wanted(as_json) else f"synced {answer['commit']}"
+    )
 
 
 @main.command()
+@output_option
 @client_options
-def status(config_file: str | None, token_file: str | None) -> None:
-    """Commit, last sync, queue depth."""
-    echo_json(call_daemon(config_file, token_file, "GET", "/v1/status"))
+def status(as_json: bool | None, config_file: str | None, token_file: str | None) -> None:
+    """Commit, last sync, queue depth (and why there is no snapshot yet, if so)."""
+    answer = call_daemon(config_file, token_file, "GET", "/v1/status")
+    click.echo(json.dumps(answer, indent=2) if json_wanted(as_json) else render.status_text(answer))
 
 
 @main.group()
@@ -526,12 +651,20 @@ def token() -> None:
 @click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES))
 @config_option
 def token_new(name: str, scopes: tuple[str, ...], config_file: str | None) -> None:
-    """Print a fresh token (stdout) and its tokens-file entry (stderr)."""
+    """Print a fresh token (stdout) and its tokens-file entry (stderr).
+
+    The token works once its entry is in server.tokens_file and the daemon has re-read
+    that file (systemctl reload hookrunner, i.e. SIGHUP).
+    """
     from hookrunner.server.auth import new_token
 
     secret, entry = new_token(name, list(scopes))
     click.echo(secret)
-    click.echo(entry, err=True, nl=False)
+    note = (
+        f"# {name}: inactive until this entry is in server.tokens_file and the daemon\n"
+        "# reloads it (systemctl reload hookrunner, or kill -HUP its pid).\n"
+    )
+    click.echo(note + entry, err=True, nl=False)
 
 
 @main.group()
@@ -583,6 +716,7 @@ def flow_prompt(
 @click.option("--duration", help="Seconds, or 30m / 1h; capped by the flow's max_duration.")
 @click.option("--idempotency-key", help="Repeat-safe key: a repeat gets the request it opened.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the request id.")
 @client_options
 def flow_request(
     slug: str,
@@ -591,6 +725,7 @@ def flow_request(
     duration: str | None,
     idempotency_key: str | None,
     as_json: bool,
+    quiet: bool,
     config_file: str | None,
     token_file: str | None,
 ) -> None:
@@ -601,7 +736,10 @@ def flow_request(
     path = f"/v1/flows/{slug}/requests"
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     answer = call_daemon(config_file, token_file, "POST", path, json=body, headers=headers)
-    _print_request(answer, as_json)
+    if quiet:
+        click.echo(answer["id"])
+    else:
+        _print_request(answer, as_json)
 
 
 def _decision_command(event: str) -> click.Command:

@@ -34,6 +34,7 @@ class Client:
     def __init__(self, settings: Settings, token: str, timeout: float = 60) -> None:
         server = settings.server
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._socket = server.unix_socket
         if server.unix_socket:
             transport = httpx.HTTPTransport(uds=server.unix_socket)
             base = "http://hookrunner"
@@ -50,7 +51,8 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise DaemonUnreachable(f"{self._http.base_url}: {exc}") from None
+            address = self._socket or str(self._http.base_url).rstrip("/")
+            raise DaemonUnreachable(f"{address}: {exc}") from None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)

@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -41,6 +42,8 @@ from hookrunner.server.deps import Services
 log = structlog.get_logger("hookrunner.daemon")
 # The kernel's queue of connections not yet accepted.
 BACKLOG = 128
+PROGRESS_EVERY = 10.0  # seconds between progress lines while the first clone runs
+KEEP_FRESH_EVERY = 1.0  # how often the daemon checks whether repo.ttl has run out
 
 
 class StartupError(Exception):
@@ -210,6 +213,7 @@ class Daemon:
             repository.request_refresh()
             background = [
                 asyncio.create_task(self._announce_ready()),
+                asyncio.create_task(self._keep_fresh(), name="keep-fresh"),
                 asyncio.create_task(self._watchdog()),
                 asyncio.create_task(self._report_held_log_lines()),
                 asyncio.create_task(timers.run(), name="timers"),
@@ -280,13 +284,31 @@ class Daemon:
             report_held_repeats()
 
     async def _announce_ready(self) -> None:
+        """``READY=1`` once serving with a snapshot; until then, say why not, every few s."""
         repository = self.services.repository
+        said_at, said_after = -PROGRESS_EVERY, None
         while not (self.server.started and repository.last_good() is not None):
+            reason = repository.waiting_reason()
+            news = repository.last_sync is not said_after  # an attempt has just ended
+            if reason is not None and (news or time.monotonic() - said_at >= PROGRESS_EVERY):
+                log.info("waiting_for_snapshot", reason=reason)
+                systemd.notify(f"STATUS={reason}")
+                said_at, said_after = time.monotonic(), repository.last_sync
             await asyncio.sleep(0.05)
         index = repository.last_good()
         commit = index.snapshot.commit[:12] if index else "?"
         systemd.notify("READY=1", f"STATUS=serving commit {commit}")
         log.info("ready", commit=commit)
+
+    async def _keep_fresh(self) -> None:
+        """Refresh every ``repo.ttl`` even when no event asks, and retry a failed clone.
+
+        ``index`` starts a refresh only when the trusted index has expired, and not while
+        a failed one backs off, so this adds no git call the TTL would not allow.
+        """
+        while True:
+            await asyncio.to_thread(self.services.repository.index)
+            await asyncio.sleep(KEEP_FRESH_EVERY)  # bounds ttl = 0 to one fetch a second
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval()

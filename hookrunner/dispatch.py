@@ -24,7 +24,7 @@ from hookrunner import metrics
 from hookrunner.config import SettingsView
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
 from hookrunner.journal import Accepted, Delivery, EventRecord, Journal, JournalError, RunRecord
-from hookrunner.payloads import SessionEvent
+from hookrunner.payloads import SESSION_KINDS, SessionEvent
 from hookrunner.repo import HookIndex, Repository
 from hookrunner.runlog import report_run
 from hookrunner.session_hooks import hook_name, run_session_hook
@@ -32,6 +32,10 @@ from hookrunner.session_hooks import hook_name, run_session_hook
 log = structlog.get_logger("hookrunner.dispatch")
 IDLE_POLL = 0.5
 JOURNAL_RETRY = 1.0
+
+
+class NotReplayable(Exception):
+    """Only session events are replayed: a flow hook ran as one step of its request."""
 
 
 class Claim(NamedTuple):
@@ -103,21 +107,29 @@ class Dispatcher:
             except JournalError as exc:  # the database is away: leases wait with it
                 log.error("journal_error", error=str(exc))
 
-    def submit(self, event: SessionEvent, dedup: Delivery | None = None) -> Accepted:
+    def submit(
+        self, event: SessionEvent, dedup: Delivery | None = None, replay_of: str | None = None
+    ) -> Accepted:
         """Commit a session event and its run to the journal, then wake a worker."""
         accepted = self.journal.accept(
-            event.kind, event.model_dump(), [hook_name(event.kind)], dedup
+            event.kind, event.model_dump(), [hook_name(event.kind)], dedup, replay_of
         )
         self._loop.call_soon_threadsafe(self._wakeup.release)
         return accepted
 
     def replay(self, run_id: str) -> Accepted | None:
-        """A new event with the same body as ``run_id``'s; ``None`` if there is no such run."""
+        """A new event with the same body as ``run_id``'s, linked to it so that its success
+        resolves a dead ``run_id``; ``None`` if there is no such run."""
         run = self.journal.run(run_id)
         record = self.journal.event(run.event_id) if run else None
         if record is None:
             return None
-        return self.submit(SessionEvent.model_validate(record.body))
+        if record.kind not in SESSION_KINDS:
+            raise NotReplayable(
+                f"run {run_id} is a flow hook ({record.kind}), a step of its access request:"
+                " act on the request instead (hookrunner flow list / show / revoke)"
+            )
+        return self.submit(SessionEvent.model_validate(record.body), replay_of=run_id)
 
     async def wait_for(self, run_ids: list[str], timeout: float) -> list[RunRecord]:
         """Wait until each run has finished an attempt (or ``timeout``), then read them."""
@@ -179,7 +191,13 @@ class Dispatcher:
                 self._leased.discard(claim.run.run_id)
 
     def _claim(self) -> Claim:
-        """In a worker thread: claim a due run and fetch all its attempt needs, in one hop."""
+        """In a worker thread: claim a due run and fetch all its attempt needs, in one hop.
+
+        Until the first snapshot exists nothing is claimed: runs wait in the queue without
+        spending attempts on a clone that has not finished yet.
+        """
+        if self.repository.last_good() is None:
+            return Claim(None)
         run = self.journal.claim_due()
         if run is None:
             return Claim(None, next_due=self.journal.next_due_at())

@@ -15,7 +15,8 @@ def notify(*lines: str) -> bool:
         address = "\0" + address[1:]  # abstract namespace
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
         try:
-            sock.sendto("\n".join(lines).encode(), address)
+            # Never wait: a full notify queue must not stall the event loop that sends.
+            sock.sendto("\n".join(lines).encode(), socket.MSG_DONTWAIT, address)
         except OSError:
             return False
     return True

@@ -259,7 +259,8 @@ def test_unknown_run_ids_and_states_from_the_cli(tmp_path: Path, work_repo: Work
     cli = [sys.executable, "-m", "hookrunner"]
     try:
         sent = subprocess.run(
-            [*cli, "send", "session-open", "--config", str(daemon.config), "--sid", "c", "--wait"],
+            [*cli, "send", "session-open", "--config", str(daemon.config), "--sid", "c",
+             "--connection", "pg", "--wait"],
             env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert sent.returncode == 0, sent.stderr

@@ -308,3 +308,22 @@ def test_a_schema_newer_than_the_code_refuses_to_open(
             db.execute(f"PRAGMA user_version = {version + 1}")
     with pytest.raises(SchemaTooNew, match=f"version {version + 1} is newer"):
         open_journal(tmp_path, url)
+
+
+def test_a_succeeded_replay_resolves_the_dead_runs_it_replays(hosts: Hosts) -> None:
+    journal = hosts()
+    original = journal.accept("session-open", {}, ["h"]).run_ids[0]
+    run = journal.claim_due()
+    assert run is not None and journal.finish(result_of(run, "failed", 1), "dead")
+    first = journal.accept("session-open", {}, ["h"], replay_of=original).run_ids[0]
+    replay = journal.claim_due()
+    assert replay is not None and journal.finish(result_of(replay, "failed", 1), "dead")
+    second = journal.accept("session-open", {}, ["h"], replay_of=first).run_ids[0]
+    again = journal.claim_due()
+    assert again is not None and again.replay_of == first
+    assert journal.finish(result_of(again), "succeeded")
+    states = {run_id: journal.run(run_id) for run_id in (original, first, second)}
+    assert {run_id: r.state for run_id, r in states.items() if r} == {
+        original: "replayed", first: "replayed", second: "succeeded",
+    }  # fmt: skip
+    assert journal.runs(state="dead") == []

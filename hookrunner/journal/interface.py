@@ -37,10 +37,16 @@ class Journal(Protocol):
 
     # --- events and runs -----------------------------------------------------------------
     def accept(
-        self, kind: str, body: dict[str, Any], hooks: list[str], dedup: Delivery | None = None
+        self,
+        kind: str,
+        body: dict[str, Any],
+        hooks: list[str],
+        dedup: Delivery | None = None,
+        replay_of: str | None = None,
     ) -> Accepted:
         """Persist an event and its queued runs at once; a known delivery gets its first
-        answer back, marked duplicate, and nothing new."""
+        answer back, marked duplicate, and nothing new. ``replay_of`` links the runs to
+        the run they replay."""
         ...
 
     def remember_delivery(self, delivery: Delivery) -> bool:
@@ -60,8 +66,9 @@ class Journal(Protocol):
         ...
 
     def finish(self, result: RunResult, state: str, next_at: float | None = None) -> bool:
-        """Record an attempt's result; ``state`` is the run's new lifecycle state.
-        ``False`` if the attempt was no longer ours (another host took the run over)."""
+        """Record an attempt's result; ``state`` is the run's new lifecycle state. A
+        succeeded replay resolves the dead runs it replays (``replayed``). ``False`` if the
+        attempt was no longer ours (another host took the run over)."""
         ...
 
     def interrupted_runs(self, now: float | None = None) -> list[RunRecord]:

@@ -8,8 +8,9 @@ import uuid
 from typing import Any, Literal, NamedTuple
 
 # Lifecycle of a run in the journal. ``outcome`` holds the last attempt's executor status.
-RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "dead")
-FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead"})
+# ``replayed``: a dead run whose replay (or a replay of that) has since succeeded.
+RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "dead", "replayed")
+FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead", "replayed"})
 
 
 class JournalError(Exception):
@@ -76,6 +77,7 @@ class RunRecord(NamedTuple):
     created_at: float
     peak_memory_bytes: int | None = None
     cpu_s: float | None = None
+    replay_of: str | None = None  # the run this one replays
 
     @property
     def final(self) -> bool:

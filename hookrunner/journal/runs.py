@@ -19,9 +19,19 @@ from hookrunner.journal.records import (
 
 RUN_COLUMNS = (
     "id, event_id, hook, state, outcome, attempt, next_at, commit_sha, exit_code, stdout,"
-    " stderr, truncated, started_at, duration_s, created_at, updated_at, peak_memory_bytes, cpu_s"
+    " stderr, truncated, started_at, duration_s, created_at, updated_at, peak_memory_bytes, cpu_s,"
+    " replay_of"
 )
-_RUN_INSERT = f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_RUN_INSERT = f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * 19)})"
+# A succeeded replay resolves the dead run it replays, and that run's own original.
+_RESOLVE_REPLAYED = """
+    WITH RECURSIVE chain(id) AS (
+        SELECT replay_of FROM runs WHERE id = ?
+        UNION SELECT runs.replay_of FROM runs JOIN chain ON runs.id = chain.id
+    )
+    UPDATE runs SET state = 'replayed', updated_at = ?
+    WHERE state = 'dead' AND id IN (SELECT id FROM chain WHERE id IS NOT NULL)
+"""
 
 
 def run_record(row: Any) -> RunRecord:
@@ -43,6 +53,7 @@ def run_record(row: Any) -> RunRecord:
         created_at=row["created_at"],
         peak_memory_bytes=row["peak_memory_bytes"],
         cpu_s=row["cpu_s"],
+        replay_of=row["replay_of"],
     )
 
 
@@ -51,7 +62,7 @@ def _finished_run_values(result: RunResult, now: float) -> tuple[Any, ...]:
         result.run_id, result.event_id, result.hook, finished_state(result.status),
         result.status, result.attempt, now, result.commit, result.exit_code,
         result.stdout, result.stderr, int(result.truncated), result.started_at,
-        result.duration_s, now, now, result.peak_memory_bytes, result.cpu_s,
+        result.duration_s, now, now, result.peak_memory_bytes, result.cpu_s, None,
     )  # fmt: skip
 
 
@@ -72,7 +83,12 @@ class RunsAndEvents:
     # --- intake and deliveries -----------------------------------------------------------
 
     def accept(
-        self, kind: str, body: dict[str, Any], hooks: list[str], dedup: Delivery | None = None
+        self,
+        kind: str,
+        body: dict[str, Any],
+        hooks: list[str],
+        dedup: Delivery | None = None,
+        replay_of: str | None = None,
     ) -> Accepted:
         now = time.time()
         event_id = new_id()
@@ -86,9 +102,9 @@ class RunsAndEvents:
             )
             for run_id, hook in zip(run_ids, hooks, strict=True):
                 tx.execute(
-                    "INSERT INTO runs (id, event_id, hook, state, next_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                    (run_id, event_id, hook, now, now, now),
+                    "INSERT INTO runs (id, event_id, hook, state, next_at, created_at,"
+                    " updated_at, replay_of) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    (run_id, event_id, hook, now, now, now, replay_of),
                 )
         return Accepted(event_id, run_ids, duplicate=False)
 
@@ -183,7 +199,10 @@ class RunsAndEvents:
                     result.attempt,
                 ),
             )
-        return written.rowcount == 1
+            ended = written.rowcount == 1
+            if ended and state == "succeeded":
+                tx.execute(_RESOLVE_REPLAYED, (result.run_id, time.time()))
+        return ended
 
     def interrupted_runs(self, now: float | None = None) -> list[RunRecord]:
         now = time.time() if now is None else now
@@ -252,26 +271,4 @@ class RunsAndEvents:
                 (results[0].event_id, kind, json.dumps(body), now),
             )
             for result in results:
-                tx.execute(
-                    _RUN_INSERT,
-                    (
-                        result.run_id,
-                        result.event_id,
-                        result.hook,
-                        finished_state(result.status),
-                        result.status,
-                        result.attempt,
-                        now,
-                        result.commit,
-                        result.exit_code,
-                        result.stdout,
-                        result.stderr,
-                        int(result.truncated),
-                        result.started_at,
-                        result.duration_s,
-                        now,
-                        now,
-                        result.peak_memory_bytes,
-                        result.cpu_s,
-                    ),
-                )
+                tx.execute(_RUN_INSERT, _finished_run_values(result, now))

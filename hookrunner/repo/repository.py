@@ -95,6 +95,26 @@ class Repository:
                 self._last_good = build_index(snapshot) if snapshot else None
             return self._last_good
 
+    def refreshing_since(self) -> float | None:
+        """Wall-clock start of the refresh in flight, or ``None`` when none runs."""
+        with self._lock:
+            if self._running is None:
+                return None
+            return time.time() - (time.monotonic() - self._running_since)
+
+    def waiting_reason(self) -> str | None:
+        """Why there is no snapshot to run hooks on yet; ``None`` once there is one."""
+        if self.last_good() is not None:
+            return None
+        url = redact_url(self.settings.url) or "(repo.url is not set)"
+        since, sync = self.refreshing_since(), self.last_sync
+        parts = [f"no snapshot of {url} yet"]
+        if since is not None:
+            parts.append(f"first clone running for {time.time() - since:.0f} s")
+        if sync is not None and sync.error:
+            parts.append(f"last attempt failed: {' '.join(sync.error.split())}")  # one line
+        return "; ".join(parts)
+
     def index(self) -> HookIndex | None:
         """The hook index to run an event on, waiting at most ``refresh_wait`` for git."""
         with self._lock:
@@ -179,6 +199,8 @@ class Repository:
 
     def _refresh_once(self) -> None:
         started = time.monotonic()
+        if self.last_good() is None:
+            log.info("first_clone", url=redact_url(self.settings.url))
         try:
             snapshot = self.syncer.sync()
             index = build_index(snapshot)

@@ -57,11 +57,14 @@ class Syncer:
         """Fetch and publish; heal by re-cloning once before giving up."""
         if not self.settings.url:
             raise GitError("repo.url is not set")
+        had_clone = (self.clone_dir / "HEAD").is_file()
         try:
             return self._sync_existing_clone()
         except SnapshotRefused:
             raise
         except GitError as first:
+            if not had_clone:  # a first clone has nothing to heal: report its error now
+                raise
             log.warning("git_heal", reason=str(first), url=redact_url(self.settings.url))
             self._reclone()
             return self._publish(self._resolve_branch(self.clone_dir))

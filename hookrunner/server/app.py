@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookrunner import __version__
 from hookrunner.config import read_secret
+from hookrunner.dispatch import NotReplayable
 from hookrunner.execution import active_isolation
 from hookrunner.journal import RUN_STATES, Accepted, Delivery
 from hookrunner.payloads import (
@@ -167,8 +168,10 @@ def create_app(services: Services) -> FastAPI:
     ) -> JSONResponse:
         if status is not None and status not in RUN_STATES:
             raise Problem(422, f"status: must be one of {', '.join(RUN_STATES)}")
-        runs = await asyncio.to_thread(services.journal.runs, status, event_id, limit)
-        return JSONResponse({"runs": [run.to_dict() for run in runs]})
+        runs = await asyncio.to_thread(services.journal.runs, status, event_id, limit + 1)
+        return JSONResponse(
+            {"runs": [run.to_dict() for run in runs[:limit]], "more": len(runs) > limit}
+        )
 
     @app.get("/v1/runs/{run_id}", summary="One run")
     async def show_run(
@@ -183,17 +186,12 @@ def create_app(services: Services) -> FastAPI:
     async def replay_run(
         run_id: str, services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
     ) -> JSONResponse:
-        run = await asyncio.to_thread(services.journal.run, run_id)
-        event = await asyncio.to_thread(services.journal.event, run.event_id) if run else None
-        if event is not None and event.kind.startswith("flow."):
-            raise Problem(
-                409,
-                f"run {run_id} is a step of an access request; flow steps are not replayed"
-                " (act on the request instead: approve, deny or revoke)",
+        try:
+            accepted = await asyncio.to_thread(
+                accept, services, lambda: services.dispatcher.replay(run_id)
             )
-        accepted = await asyncio.to_thread(
-            accept, services, lambda: services.dispatcher.replay(run_id)
-        )
+        except NotReplayable as exc:
+            raise Problem(409, str(exc)) from None
         if accepted is None:
             raise Problem(404, f"no run {run_id!r}")
         return await _answer(services, accepted, wait=False)
@@ -202,12 +200,18 @@ def create_app(services: Services) -> FastAPI:
     async def sync(
         services: ServicesDep, _caller: Annotated[Caller, Depends(require("admin"))]
     ) -> JSONResponse:
-        wait = services.settings.repo.fetch_timeout + 5
+        # A forced refresh may queue behind the one running, and each may heal once.
+        wait = 4 * services.settings.repo.fetch_timeout + 5
         report = await asyncio.to_thread(services.repository.refresh, wait)
         if report is None:
-            raise Problem(503, "the refresh did not finish in time")
+            last = services.repository.last_sync
+            error = f"; last error: {last.error}" if last is not None and last.error else ""
+            raise Problem(503, f"the refresh is still running after {wait:g} s{error}")
         if not report.ok:
-            return JSONResponse({"ok": False, "error": report.error}, status_code=502)
+            return JSONResponse(
+                {"ok": False, "error": report.error, "detail": f"git sync failed: {report.error}"},
+                status_code=502,
+            )
         return JSONResponse({"ok": True, "commit": report.commit})
 
     @app.get("/v1/status", summary="Commit, last sync, queue")
@@ -228,8 +232,10 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(services: ServicesDep) -> JSONResponse:
-        ready = services.accepting() and services.repository.last_good() is not None
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        reason = services.repository.waiting_reason() if services.accepting() else "shutting down"
+        if reason is None:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -255,6 +261,7 @@ def status_document(services: Services) -> dict[str, Any]:
             "error": sync.error,
             "commit": sync.commit,
         },
+        "waiting": services.repository.waiting_reason(),
         "ttl": services.settings.repo.ttl,
         "queue_depth": counts.get("queued", 0),
         "running": services.dispatcher.running,

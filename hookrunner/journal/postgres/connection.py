@@ -39,19 +39,14 @@ def _native(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class _Cursor:
-    def __init__(self, cursor: psycopg.Cursor[dict[str, Any]]) -> None:
-        self._cursor = cursor
+class _Connection:
+    """A pooled connection speaking the shared queries; each statement its own cursor."""
+
+    def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Rows:
-        self._cursor.execute(_native(sql), tuple(params))
-        return self._cursor
-
-    def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
+        return self._conn.execute(_native(sql), tuple(params))
 
 
 @contextlib.contextmanager
@@ -139,12 +134,12 @@ class PostgresDatabase:
     @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:
         with _mapped_errors(), self._pool.connection() as conn, conn.transaction():
-            yield _Cursor(conn.cursor())
+            yield _Connection(conn)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         with _mapped_errors(), self._pool.connection() as conn:
-            yield _Cursor(conn.cursor())
+            yield _Connection(conn)
 
     def try_lock(self, key: str) -> HeldLock | None:
         with _mapped_errors():

@@ -32,6 +32,7 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at DOUBLE PRECISION NOT NULL,
         peak_memory_bytes BIGINT,
         cpu_s DOUBLE PRECISION,
+        replay_of TEXT REFERENCES runs(id),
         lease_owner TEXT,
         lease_until DOUBLE PRECISION
     );

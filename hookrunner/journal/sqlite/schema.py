@@ -111,6 +111,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE requests ADD COLUMN step_outputs TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE request_history ADD COLUMN transition INTEGER NOT NULL DEFAULT 1;
     """,
+    """
+    ALTER TABLE runs ADD COLUMN replay_of TEXT REFERENCES runs(id);
+    """,
     # Deliveries keep what they created in columns; runs call their lifecycle ``state``
     # (``outcome`` is the executor's); runs and timers carry a host's lease.
     """
