@@ -32,6 +32,8 @@ from hookrunner.session_hooks import hook_name, run_session_hook
 log = structlog.get_logger("hookrunner.dispatch")
 IDLE_POLL = 0.5
 JOURNAL_RETRY = 1.0
+# How often ``?wait=true`` reads the journal for runs another host may be running.
+SETTLED_POLL = 0.5
 
 
 class NotReplayable(Exception):
@@ -139,12 +141,19 @@ class Dispatcher:
             future: asyncio.Future[None] = loop.create_future()
             self._waiters[run_id].append(future)
             futures.append(future)
+        deadline = loop.time() + timeout
         try:
-            pending = [
-                f for run_id, f in zip(run_ids, futures, strict=True) if not self._settled(run_id)
-            ]
-            if pending:
-                await asyncio.wait(pending, timeout=timeout)
+            while True:
+                # Another host sharing the journal may run them: look, not only listen.
+                pending = [
+                    future
+                    for run_id, future in zip(run_ids, futures, strict=True)
+                    if not future.done() and not self._settled(run_id)
+                ]
+                remaining = deadline - loop.time()
+                if not pending or remaining <= 0:
+                    break
+                await asyncio.wait(pending, timeout=min(remaining, SETTLED_POLL))
         finally:
             for run_id, future in zip(run_ids, futures, strict=True):
                 with contextlib.suppress(ValueError):
