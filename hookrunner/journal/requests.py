@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from hookrunner.journal.database import Database, Tx
-from hookrunner.journal.interface import HeldLock
 from hookrunner.journal.records import (
     Delivery,
     HistoryEntry,
@@ -247,15 +246,3 @@ class RequestsAndTimers(RunsAndEvents):
                 (request_id, kind, due_at),
             )
             return 1
-
-    # --- shared locks and lifecycle ------------------------------------------------------
-
-    def try_lock(self, key: str) -> HeldLock | None:
-        return self._db.try_lock(key)
-
-    @property
-    def schema_version(self) -> int:
-        return self._db.version
-
-    def close(self) -> None:
-        self._db.close()

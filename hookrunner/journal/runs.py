@@ -206,11 +206,13 @@ class RunsAndEvents:
 
     def interrupted_runs(self, now: float | None = None) -> list[RunRecord]:
         now = time.time() if now is None else now
-        condition = "lease_until IS NULL OR lease_until < ?"
-        params: tuple[Any, ...] = (now,)
-        if self._db.exclusive:
-            condition += " OR lease_owner IS NULL OR lease_owner <> ?"
-            params += (self._db.owner,)
+        # One daemon owns an exclusive journal: a run it did not claim itself is dead at
+        # once, and its own are never (its leases are only for a fleet).
+        condition, params = (
+            ("lease_owner IS NULL OR lease_owner <> ?", (self._db.owner,))
+            if self._db.exclusive
+            else ("lease_until IS NULL OR lease_until < ?", (now,))
+        )
         with self._db.read() as tx:
             rows = tx.execute(
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE state = 'running' AND ({condition})",
