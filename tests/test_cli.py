@@ -56,6 +56,19 @@ def test_dry_run_on_a_dirty_working_tree(work_repo: WorkRepo) -> None:
     }  # fmt: skip
 
 
+def test_dry_run_leaves_no_bytecode_in_the_authors_tree(work_repo: WorkRepo) -> None:
+    work_repo.write(
+        {
+            "hoop-hooks/helper.py": "GREETING = 'hi'\n",
+            "hoop-hooks/session-open.runbook.py": "from helper import GREETING\nprint(GREETING)\n",
+        }
+    )
+    result = run("dry-run", "session-open", "--repo", str(work_repo.work), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stdout"] == "hi\n"
+    assert list(work_repo.work.rglob("__pycache__")) == []
+
+
 def test_dry_run_from_a_file_url_with_payload_on_stdin(work_repo: WorkRepo) -> None:
     payload = json.dumps({"sid": "from-stdin", "connection_name": "pg"})
     result = run(

@@ -409,6 +409,24 @@ def test_failed_escalation_leaves_the_request_approved_with_the_error(
     assert "access API answered 500" in answer.json()["error"]
 
 
+def test_revoking_a_request_whose_escalation_failed_says_access_was_never_granted(
+    flows_daemon: RunningDaemon, grants: Path
+) -> None:
+    (grants / "fail-grant").touch()
+    (grants / "fail-remove").touch()  # nothing to remove: the removal fails as well
+    with flows_daemon.client("flows-token") as client:
+        request = open_request(client, "prod-db", "dev@example.com")
+        approved = decide(client, request["id"], "approve", "boss@example.com", "ok")
+        assert approved.json()["state"] == "approved"
+        revoked = decide(client, request["id"], "revoke", "dev@example.com")
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["state"] == "revoked"
+        last = revoked.json()["history"][-1]
+        assert last["event"] == "revoke"
+        assert last["message"].startswith("revoked before access was granted")
+        assert "access still granted" not in revoked.text
+
+
 def test_pending_request_expires(flows_daemon: RunningDaemon) -> None:
     with flows_daemon.client("flows-token") as client:
         request = open_request(client, "stale", "dev@example.com")

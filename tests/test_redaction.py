@@ -38,7 +38,9 @@ def test_urls_without_userinfo_are_left_alone() -> None:
     assert redact_url(text) == text
 
 
+# An existing clone whose fetch fails is healed by re-cloning: the ``git_heal`` line.
 SYNC_SCRIPT = """
+import subprocess
 import sys
 from pathlib import Path
 from hookrunner.config import RepoSettings
@@ -47,6 +49,7 @@ from hookrunner.repo.gitcli import GitError
 from hookrunner.repo.sync import Syncer
 
 configure_logging("json", "info")
+subprocess.run(["git", "init", "-q", "--bare", str(Path(sys.argv[2]) / "clone.git")], check=True)
 try:
     Syncer(RepoSettings(url=sys.argv[1], fetch_timeout=30), Path(sys.argv[2])).sync()
 except GitError as exc:

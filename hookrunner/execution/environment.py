@@ -20,4 +20,6 @@ def hook_environment(
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(configured)
     env.update(event)
+    # A hook never writes __pycache__ into its snapshot or an author's working tree.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

@@ -343,10 +343,16 @@ class Engine:
             )  # fmt: skip
         else:
             call = await self.calls.strategy(step, name, record, actor, fields)
-            if call is not None and not call.ok:
+            never_granted = record.state == "approved"  # a revoke before escalation completed
+            if call is not None and not call.ok and not never_granted:
                 kind = "revoke" if step.revoke else "deescalate"
                 await self._retry_deescalation(record, kind, step.attempt, str(call.error))
                 return await self._read(record.request_id), False
+            if never_granted:
+                # Nothing was recorded as granted; the removal step ran once in case an
+                # escalation got part of the way, and its failure does not hold the revoke.
+                failed = f"; the removal step failed: {call.error}" if call and not call.ok else ""
+                entry = entry._replace(message=f"revoked before access was granted{failed}")
             rule = rule_for("revoke" if step.revoke else name, record.state, record.request_id)
             change = Transition(
                 rule.from_states, rule.to_state, entry._replace(event=rule.event),
