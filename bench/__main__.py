@@ -31,6 +31,7 @@ from conftest import GitDaemon, WorkRepo, free_port, stalled_server, wait_for_po
 from daemon_harness import GIT_SECRET, RunningDaemon
 from wheelhouse import build_package
 
+from bench.integrations import bench_integration_calls
 from hookrunner.config import RepoSettings
 from hookrunner.execution import Isolation, IsolationUnavailable, Limits, RunSpec, execute
 from hookrunner.execution.cgroups import CgroupTree, RunCgroup
@@ -281,6 +282,71 @@ def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
     print(f"  each process      {each * 1000:7.1f} ms median in the daemon;"
           f" harness spawned directly {spawn * 1000:.1f} ms")  # fmt: skip
     print(f"  round trip / ({processes} x direct spawn) {trip / (processes * spawn):5.2f}x")
+
+
+SLACK_FLOW = {
+    "flows/slack/impl.py": (
+        "from sym.sdk.annotations import reducer\n"
+        "from sym.sdk.integrations import slack\n"
+        "from sym.sdk.notifications import Notification\n\n\n"
+        "@reducer\n"
+        "def get_request_notifications(event):\n"
+        '    return [Notification(destinations=[slack.channel("#access")])]\n'
+    ),
+    "flows/slack/flow.toml": 'approvers = ["boss@example.com"]\nintegrations = ["slack"]\n',
+}
+
+
+def bench_slack_click(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
+    """A signed Approve click until the fake Slack's message shows the approval, against
+    the same approval through the API (same hooks) until its answer."""
+    from fakes.slack import SIGNING_SECRET, FakeSlack, button_click, signed_form
+
+    slack = FakeSlack().start()
+    slack.add_user("U0BOSS", "boss@example.com", "boss")
+    slack.add_channel("C0ACCESS", "access", ["U0BOSS"])
+    work_repo.commit(SLACK_FLOW)
+    (tmp / "slack").mkdir()
+    (tmp / "slack" / "token").write_text(slack.token)
+    (tmp / "slack" / "secret").write_text(SIGNING_SECRET)
+    table = {"type": "slack", "api_url": slack.url, "token_file": str(tmp / "slack" / "token"),
+             "signing_secret_file": str(tmp / "slack" / "secret")}  # fmt: skip
+    daemon = RunningDaemon(tmp / "slack", str(work_repo.bare), log={"level": "warning"},
+                           executor={"interpreter": sys.executable},
+                           **{"integrations.slack": table})  # fmt: skip
+    daemon.start()
+
+    def announced(client: httpx.Client, n: int) -> tuple[str, int]:
+        body = {"user": {"email": f"u{n}@example.com"}}
+        request_id = client.post("/v1/flows/slack/requests", json=body).json()["id"]
+        while not any(request_id in json.dumps(m.get("blocks")) for m in slack.messages):
+            time.sleep(0.005)
+        return request_id, len(slack.updates)
+
+    clicks, api = [], []
+    try:
+        with daemon.client("flows-token") as client, daemon.client(None) as anonymous:
+            for n in range(rounds):
+                request_id, updates = announced(client, 2 * n)
+                form = button_click(slack, "hookrunner_approve", request_id, "U0BOSS",
+                                    "C0ACCESS", "")  # fmt: skip
+                body, headers = signed_form(form)
+                started = time.perf_counter()
+                anonymous.post("/v1/webhooks/slack", content=body, headers=headers)
+                while not any(request_id in json.dumps(u) and "Approved" in json.dumps(u)
+                              for u in slack.updates[updates:]):  # fmt: skip
+                    time.sleep(0.002)
+                clicks.append(time.perf_counter() - started)
+                request_id, _ = announced(client, 2 * n + 1)
+                started = time.perf_counter()
+                client.post(f"/v1/requests/{request_id}/approve",
+                            json={"user": {"email": "boss@example.com"}})  # fmt: skip
+                api.append(time.perf_counter() - started)
+    finally:
+        daemon.stop()
+        slack.stop()
+    print(f"slack click -> message updated  p50/p99 {milliseconds(clicks)}"
+          f"  (API approve, same hooks: {milliseconds(api)}; {rounds} rounds)")  # fmt: skip
 
 
 def spread(values: list[float], unit: str = "") -> str:
@@ -668,14 +734,17 @@ def main() -> None:
     parser.add_argument("--syncs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--journals", action="store_true", help="only SQLite vs PostgreSQL")
+    parser.add_argument("--only", default="", help="run one figure: slack, journals")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-") as scratch:
         tmp = Path(scratch)
         work_repo = WorkRepo(tmp / "git")
         work_repo.commit({"hoop-hooks/session-open.runbook.py": TRIVIAL_HOOK})
         hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
-        if args.journals:
+        if args.only == "slack":
+            bench_slack_click(tmp, work_repo, args.runs)
+            return
+        if args.only == "journals":
             bench_journals(tmp / "journals", work_repo, args.repeat, args.runs)
             return
         bench_interpreter_flags(hook, args.runs)
@@ -690,6 +759,8 @@ def main() -> None:
         bench_environments(tmp / "environments", args.runs // 4)
         bench_leaks(tmp / "leaks", work_repo, args.events, args.syncs)
         bench_flow(tmp, work_repo, args.runs)
+        bench_slack_click(tmp, work_repo, args.runs)
+        bench_integration_calls(tmp / "integrations", args.runs * 10)
         bench_journals(tmp / "journals", work_repo, args.repeat, args.runs)
 
 

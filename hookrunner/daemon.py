@@ -24,6 +24,9 @@ import structlog
 import uvicorn
 
 from hookrunner import systemd
+from hookrunner.approvals.clients import SlackClients
+from hookrunner.approvals.interactions import SlackInteractions
+from hookrunner.approvals.outbox import SlackOutbox
 from hookrunner.config import ConfigError, LiveSettings, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
 from hookrunner.environments import EnvironmentStore, activate_store
@@ -31,6 +34,8 @@ from hookrunner.execution import IsolationUnavailable, activate_isolation, activ
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
 from hookrunner.hook_isolation import start_isolation
+from hookrunner.integrations.channel import ChannelServer
+from hookrunner.integrations.service import ChannelUnavailable, channel_dir, serve_integrations
 from hookrunner.journal import Journal, JournalError, open_journal
 from hookrunner.logs import REPEATS, configure_logging, report_held_repeats
 from hookrunner.repo import Repository
@@ -73,8 +78,9 @@ def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
 
 def _start_isolation(settings: Settings, config_file: str | None, repository: Repository) -> None:
     """Probe account, sandbox and cgroups once; say at start what hooks are not kept from."""
+    shown = [repository.store.snapshots, channel_dir(settings.state.dir)]
     try:
-        isolation = start_isolation(settings, config_file, repository.store.snapshots)
+        isolation = start_isolation(settings, config_file, shown)
     except IsolationUnavailable as exc:
         raise StartupError(str(exc)) from None
     activate_isolation(isolation)
@@ -144,12 +150,16 @@ def build_services(
     journal: Journal,
     accepting: Callable[[], bool],
     prepare: Callable[[Path], None] | None = None,
+    channel: ChannelServer | None = None,
 ) -> tuple[Services, TimerLoop]:
     """Every component, each reading its settings through ``live``; ``prepare`` readies a
-    fetched tree before it is published (hook environments)."""
+    fetched tree before it is published (hook environments); flow hooks reach the
+    integrations through ``channel``."""
     repository = Repository(lambda: live.repo, live.state.dir, prepare)
     dispatcher = Dispatcher(journal, repository, live)
-    engine = Engine(journal, repository, live)
+    slack = SlackClients(live)
+    outbox = SlackOutbox(journal, slack, live)
+    engine = Engine(journal, repository, live, notifier=outbox, channel=channel)
     services = Services(
         settings=live,
         journal=journal,
@@ -158,6 +168,8 @@ def build_services(
         engine=engine,
         tokens=TokenTable.load(live.server.tokens_file),
         accepting=accepting,
+        slack=SlackInteractions(engine, slack),
+        outbox=outbox,
     )
     return services, TimerLoop(journal, engine, live.journal.lease)
 
@@ -180,7 +192,9 @@ class Daemon:
         except StartupError:
             lock.close()
             raise
+        resources = contextlib.ExitStack()
         try:
+            channel = resources.enter_context(self._integrations(settings))
             self.environments = EnvironmentStore(
                 settings.state.dir / "environments",
                 settings.environments,
@@ -189,7 +203,7 @@ class Daemon:
             )
             activate_store(self.environments)
             self.services, timers = build_services(
-                self.live, journal, lambda: self.accepting, self.environments.prepare
+                self.live, journal, lambda: self.accepting, self.environments.prepare, channel
             )
             repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
@@ -218,6 +232,9 @@ class Daemon:
                 asyncio.create_task(self._report_held_log_lines()),
                 asyncio.create_task(timers.run(), name="timers"),
             ]
+            if self.services.outbox is not None:
+                outbox = self.services.outbox.run()
+                background.append(asyncio.create_task(outbox, name="slack-outbox"))
             log.info("daemon_start", listen=settings.server.listen, state=str(settings.state.dir))
             await self.server.serve(sockets=sockets)
             systemd.notify("STOPPING=1", "STATUS=draining running hooks")
@@ -225,13 +242,30 @@ class Daemon:
             for task in background:
                 task.cancel()
             await asyncio.gather(dispatcher.stop(grace), timers.stop(grace))
+            if self.services.slack is not None:
+                await self.services.slack.drain(grace)
+                self.services.slack.clients.close()
             repository.close()
             log.info("daemon_stop")
             return 0
         finally:
+            resources.close()  # after the hooks drained: the channel outlives every run
             active_isolation().close()
             journal.close()
             lock.close()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _integrations(settings: Settings) -> Iterator[ChannelServer | None]:
+        """The integrations and their channel for flow hooks, for the daemon's lifetime."""
+        directory = channel_dir(settings.state.dir)
+        try:
+            with serve_integrations(settings.integrations, directory) as channel:
+                if channel is not None:
+                    log.info("integrations_channel", integrations=sorted(settings.integrations))
+                yield channel
+        except ChannelUnavailable as exc:
+            raise StartupError(f"integrations: {exc.message}") from None
 
     def _connection_gate(self) -> ConnectionGate:
         """Bound open connections by ``server.max_connections`` and the fd limit."""
@@ -272,11 +306,24 @@ class Daemon:
         self.live.replace(settings)
         self.services.tokens = tokens
         self.environments.reconfigure(settings.environments, settings.executor.interpreter)
+        self._reconfigure_integrations(settings)
         if settings.executor.user:
             _open_snapshots_to_hooks(settings.state.dir, self.services.repository)
         self.services.repository.request_refresh()
         log.info("reloaded")
         systemd.notify("STATUS=config reloaded")
+
+    def _reconfigure_integrations(self, settings: Settings) -> None:
+        """The running channel's clients follow the new tables; without a channel
+        (none were configured at start) new ones wait for a restart."""
+        channel = self.services.engine.channel
+        if channel is not None:
+            channel.integrations.reconfigure(settings.integrations)
+        elif settings.integrations:
+            log.warning(
+                "integrations_need_restart",
+                reason="no [integrations.*] at start, so no channel for hooks is running",
+            )
 
     async def _report_held_log_lines(self) -> None:
         while True:

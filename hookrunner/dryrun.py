@@ -27,6 +27,7 @@ from hookrunner.environments import (
 from hookrunner.flows.definition import load_flow
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.errors import Conflict, FlowUnavailable, Invalid, Refused
+from hookrunner.integrations.service import ChannelUnavailable, channel_dir, serve_integrations
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, RunRecord, open_journal
 from hookrunner.repo import GitError, HookIndex, Repository, Snapshot, build_index
 from hookrunner.repo.gitcli import GitCli
@@ -131,39 +132,47 @@ async def preview_flow(
     """Run ``event`` through the real engine on a temporary journal; no runbook grants
     access unless ``event`` is itself escalate, deescalate or revoke."""
     state, timer_kind = FLOW_EVENTS[event]
-    with tempfile.TemporaryDirectory(prefix="hookrunner-dry-run-") as scratch:
-        journal = open_journal(Path(scratch))
-        try:
-            engine = Engine(
-                journal,
-                _FixedSnapshot(index),
-                settings,
-                run_runbooks=event in ("escalate", "deescalate", "revoke"),
+    with contextlib.ExitStack() as resources:
+        scratch = Path(
+            resources.enter_context(tempfile.TemporaryDirectory(prefix="hookrunner-dry-run-"))
+        )
+        journal = open_journal(scratch)
+        resources.callback(journal.close)
+        try:  # the daemon's clients, in this process, over a channel of its own
+            channel = resources.enter_context(
+                serve_integrations(settings.integrations, channel_dir(scratch))
             )
-            request_id, refusal = None, None
-            try:
-                request_id = _seed_request(journal, index, slug, state, timer_kind, fields)
-                if event == "prompt":
-                    await engine.prompt(slug, user, fields)
-                elif event == "request":
-                    request_id = (await engine.request(slug, user, fields, None)).record.request_id
-                elif timer_kind is not None:
-                    timer = journal.claim_timers(time.time() + 1)[0]
-                    await engine.fire_timer(timer)
-                else:
-                    await engine.act(str(request_id), event, user, fields.get("reason"))
-            except Invalid as exc:
-                refusal = f"422 {exc}"
-            except Refused as exc:
-                refusal = f"403 {exc}"
-            except Conflict as exc:
-                refusal = f"409 {exc}"
-            except FlowUnavailable as exc:
-                refusal = f"503 {exc}"
-            request = journal.request(request_id) if request_id else None
-            return FlowPreview(request, list(reversed(journal.runs())), refusal)
-        finally:
-            journal.close()
+        except ChannelUnavailable as exc:
+            return FlowPreview(None, [], f"503 integrations: {exc.message}")
+        engine = Engine(
+            journal,
+            _FixedSnapshot(index),
+            settings,
+            run_runbooks=event in ("escalate", "deescalate", "revoke"),
+            channel=channel,
+        )
+        request_id, refusal = None, None
+        try:
+            request_id = _seed_request(journal, index, slug, state, timer_kind, fields)
+            if event == "prompt":
+                await engine.prompt(slug, user, fields)
+            elif event == "request":
+                request_id = (await engine.request(slug, user, fields, None)).record.request_id
+            elif timer_kind is not None:
+                timer = journal.claim_timers(time.time() + 1)[0]
+                await engine.fire_timer(timer)
+            else:
+                await engine.act(str(request_id), event, user, fields.get("reason"))
+        except Invalid as exc:
+            refusal = f"422 {exc}"
+        except Refused as exc:
+            refusal = f"403 {exc}"
+        except Conflict as exc:
+            refusal = f"409 {exc}"
+        except FlowUnavailable as exc:
+            refusal = f"503 {exc}"
+        request = journal.request(request_id) if request_id else None
+        return FlowPreview(request, list(reversed(journal.runs())), refusal)
 
 
 def _seed_request(

@@ -2,13 +2,14 @@
 
 A sandboxed hook gets empty mounts over the state directory, the config, the tokens file,
 every secret file the settings name and systemd's credentials directory; the snapshots
-are shown again, read-only.
+and the integration channel's directory are shown again, read-only (a Unix socket on a
+read-only mount can still be connected to).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,12 @@ def private_paths(settings: Settings, config_file: str | None) -> list[Path]:
     return [path.absolute() for path in paths]
 
 
-def start_isolation(settings: Settings, config_file: str | None, snapshots: Path) -> Isolation:
+def start_isolation(
+    settings: Settings, config_file: str | None, shown: Sequence[Path]
+) -> Isolation:
     """Probe and set up account, sandbox and cgroups; ``IsolationUnavailable`` if required
-    ones are missing."""
+    ones are missing. ``shown``: what a sandboxed hook sees again (snapshots, channel)."""
     executor = settings.executor
     hidden = private_paths(settings, config_file)
-    return setup(executor.user, executor.sandbox, executor.cgroup, hidden, [snapshots.absolute()])
+    readable = [path.absolute() for path in shown]
+    return setup(executor.user, executor.sandbox, executor.cgroup, hidden, readable)

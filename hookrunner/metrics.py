@@ -29,6 +29,11 @@ SNAPSHOT_AGE = Gauge("hookrunner_snapshot_age_seconds", "Seconds since the snaps
 FLOW_TRANSITIONS = Counter(
     "hookrunner_flow_transitions_total", "Access-request transitions", ["flow", "to"]
 )
+SLACK_MESSAGES = Counter(
+    "hookrunner_slack_messages_total",
+    "Slack approval messages: posted, updated, retried (Slack down or refusing), given_up",
+    ["result"],
+)
 ENVIRONMENT_BUILDS = Counter(
     "hookrunner_environment_builds_total", "Hook environment builds by result", ["result"]
 )

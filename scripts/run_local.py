@@ -3,7 +3,9 @@
 The first start publishes ``sample-runbooks/`` as a local git repository; later starts
 keep it as it is, with the commits made to it. Each start writes a config and (once) a
 token, starts a small local access API on 127.0.0.1 for the sample flows' escalate and
-deescalate runbooks, prints how to talk to the daemon, then runs ``hookrunner serve``.
+deescalate runbooks and local stand-ins for Slack, PagerDuty and Okta (the fakes the tests
+use) for the okta-admin flow, prints how to talk to the daemon, then runs ``hookrunner
+serve``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from hookrunner.daemon import StartupError, serve
-from hookrunner.server.auth import new_token
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the vendor fakes
+
+from fakes.base import FakeApi  # noqa: E402
+from fakes.okta import FakeOkta  # noqa: E402
+from fakes.pagerduty import FakePagerDuty  # noqa: E402
+from fakes.slack import FakeSlack  # noqa: E402
+
+from hookrunner.daemon import StartupError, serve  # noqa: E402
+from hookrunner.server.auth import new_token  # noqa: E402
+
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "hookrunner",
     "GIT_AUTHOR_EMAIL": "hookrunner@localhost",
@@ -111,6 +120,37 @@ class AccessApi:
         threading.Thread(target=self.server.serve_forever, name="access-api", daemon=True).start()
 
 
+def demo_vendors() -> dict[str, FakeApi]:
+    """Slack, PagerDuty and Okta as the okta-admin sample expects them: the managers are
+    in #access-approvals, oncall@example.com is on call for Ops, the Okta groups exist."""
+    slack = FakeSlack(token=f"xoxb-{secrets.token_hex(12)}")
+    people = ("alice.manager", "bob.manager", "oncall", "dev")
+    for n, name in enumerate(people, 1):
+        slack.add_user(f"U0{n}", f"{name}@example.com", name)
+    slack.add_channel("C01", "access-approvals", ["U01", "U02"])
+    pagerduty = FakePagerDuty(token=secrets.token_hex(10))
+    pagerduty.add_user("PU1", "oncall@example.com", "On Call")
+    pagerduty.policies = [{"id": "PEP1", "name": "Ops"}]
+    pagerduty.add_oncall("PU1", "PEP1")
+    okta = FakeOkta(token=secrets.token_hex(20))
+    for n, name in enumerate(people, 1):
+        okta.add_user(f"00u{n}", f"{name}@example.com")
+    okta.add_group("00g1awsadmins", "AWS administrators")
+    okta.add_group("00g2dbadmins", "Database administrators")
+    return {"slack": slack, "pagerduty": pagerduty, "okta": okta}
+
+
+def integrations_config(state: Path, vendors: dict[str, FakeApi]) -> str:
+    tables = []
+    for kind, fake in vendors.items():
+        write_private(state / f"{kind}-token", fake.token + "\n")
+        tables.append(
+            f'[integrations.{kind}]\ntype = "{kind}"\napi_url = {json.dumps(fake.url)}\n'
+            f"token_file = {json.dumps(str(state / f'{kind}-token'))}\n"
+        )
+    return "\n".join(tables)
+
+
 def write_private(path: Path, text: str) -> None:
     path.write_text(text)
     path.chmod(0o600)
@@ -127,7 +167,9 @@ def ensure_secrets(state: Path) -> None:
         write_private(state / "git_webhook_secret", secrets.token_urlsafe(24))
 
 
-def write_config(state: Path, runbooks: Path, listen: str, access: AccessApi) -> Path:
+def write_config(
+    state: Path, runbooks: Path, listen: str, access: AccessApi, vendors: dict[str, FakeApi]
+) -> Path:
     config = state / "hookrunner.toml"
     env = {"ACCESS_API_URL": access.url, "ACCESS_API_TOKEN": access.token}
     config.write_text(
@@ -137,7 +179,8 @@ def write_config(state: Path, runbooks: Path, listen: str, access: AccessApi) ->
         f"[server]\nlisten = {json.dumps(listen)}\n"
         f"tokens_file = {json.dumps(str(state / 'tokens.toml'))}\n\n"
         f"[webhooks]\ngit_secret_file = {json.dumps(str(state / 'git_webhook_secret'))}\n\n"
-        f'[state]\ndir = {json.dumps(str(state / "daemon"))}\n\n[log]\nformat = "console"\n'
+        f'[state]\ndir = {json.dumps(str(state / "daemon"))}\n\n[log]\nformat = "console"\n\n'
+        + integrations_config(state, vendors)
     )
     config.chmod(0o600)
     (state / "url").write_text(f"http://{listen}\n")  # for curl lines in the docs
@@ -152,6 +195,7 @@ hookrunner is starting on http://{listen}.
             edit and commit there; the daemon syncs within 5 s
   config:   {config}
   access API for the sample flows: started on 127.0.0.1 (lines tagged [access API])
+  Slack, PagerDuty and Okta for flows/okta-admin: local stand-ins on 127.0.0.1
 
 In another terminal, from this directory (the README walks through a whole flow):
   export HOOKRUNNER_CONFIG={config}
@@ -173,9 +217,12 @@ def main() -> None:
     seeded = seed_samples(runbooks)
     ensure_secrets(state)
     access = AccessApi()
-    config = write_config(state, runbooks, args.listen, access)
+    vendors = demo_vendors()
+    config = write_config(state, runbooks, args.listen, access, vendors)
     print(banner(state, runbooks, config, args.listen, seeded), flush=True)
     access.start()
+    for fake in vendors.values():
+        fake.start()
     try:
         sys.exit(serve(str(config)))
     except StartupError as exc:

@@ -309,6 +309,28 @@ def test_a_destination_lets_nobody_approve() -> None:
     assert "no Slack integration" in str(without.nobody)
 
 
+def test_a_resolved_destination_lets_its_people_approve() -> None:
+    destination = {"destination": {"type": "slack_channel", "name": "#ops"}}
+    people = permissions.Resolution(("Boss@ACME.io", "lead@acme.io"))
+    deciders = permissions.from_approvers(destination, False, True, people, "dev@acme.io")
+    deciders.check("boss@acme.io", "dev@acme.io", "f")
+    with pytest.raises(Refused, match="not an approver"):
+        deciders.check("dev@acme.io", "dev@acme.io", "f")  # left out: no allow_self
+    with pytest.raises(Refused, match="not an approver"):
+        deciders.check("mallory@acme.io", "dev@acme.io", "f")
+    kept = permissions.Resolution(("boss@acme.io", "dev@acme.io"))  # allow_self kept them
+    permissions.from_approvers(destination, False, True, kept, "dev@acme.io").check(
+        "dev@acme.io", "dev@acme.io", "f"
+    )
+    failed = permissions.Resolution(None, "Slack said channel_not_found")
+    for resolution in (failed, permissions.Resolution(())):
+        refused = permissions.from_approvers(destination, True, True, resolution, "dev@acme.io")
+        assert not refused.admits("boss@acme.io")
+    assert "channel_not_found" in str(
+        permissions.from_approvers(destination, True, True, failed).nobody
+    )
+
+
 def test_slack_counts_only_when_the_flow_names_a_slack_integration() -> None:
     configured = {
         "chat": IntegrationSettings(type="slack"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextlib
 import io
 import json
@@ -20,12 +21,17 @@ import pytest
 from fakes.base import settings_for
 from fakes.slack import FakeSlack
 
+from hookrunner.config import ExecutorSettings
+from hookrunner.flows.definition import load_flow
+from hookrunner.flows.runner import FlowRunner
 from hookrunner.integrations import Integrations, channel_client
 from hookrunner.integrations.channel import ChannelServer, RunContext
+from hookrunner.repo import Snapshot, build_index
 
 CLIENT = Path(channel_client.__file__)
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "python3"
 NOBODY = 65534
+SLACK = frozenset({"slack"})  # the tables the run's flow lists
 
 # A hook: the stdlib-only client loaded by path, a list of calls from argv, answers as JSON.
 HOOK = """
@@ -92,7 +98,7 @@ def run_hook(
 def test_a_hook_calls_integrations_without_their_credentials(
     channel: ChannelServer, fake: FakeSlack
 ) -> None:
-    env = channel.open_run(RunContext("run-1", requester="dev@acme.io"))
+    env = channel.open_run(RunContext("run-1", SLACK, requester="dev@acme.io"))
     calls = [
         ["slack", "users_in_channel", {"channel": "#ops"}],
         [
@@ -127,8 +133,8 @@ def test_a_hook_calls_integrations_without_their_credentials(
 
 
 def test_each_run_has_its_own_token(channel: ChannelServer) -> None:
-    first = channel.open_run(RunContext("run-1"))
-    second = channel.open_run(RunContext("run-2"))
+    first = channel.open_run(RunContext("run-1", SLACK))
+    second = channel.open_run(RunContext("run-2", SLACK))
     assert first[channel_client.TOKEN_ENV] != second[channel_client.TOKEN_ENV]
     call = [["slack", "mention", {"user": "boss@acme.io"}]]
     assert run_hook(first, call)["answers"] == [{"value": "<@U02>"}]
@@ -142,15 +148,37 @@ def test_each_run_has_its_own_token(channel: ChannelServer) -> None:
     assert "not available to this run" in nothing["message"]
 
 
+def test_a_run_reaches_only_the_integrations_its_flow_lists(
+    fake: FakeSlack, tmp_path: Path, socket_dir: Path
+) -> None:
+    slack = settings_for(fake, tmp_path, "slack")
+    integrations = Integrations({"slack": slack, "slack-eng": slack})
+    server = ChannelServer(integrations, socket_dir / "integrations.sock")
+    server.start()
+    try:
+        call = [["slack", "mention", {"user": "boss@acme.io"}]]
+        unlisted = run_hook(server.open_run(RunContext("run-1")), call)["answers"][0]
+        assert unlisted["error"] == "SymIntegrationError"
+        assert "not among this flow's integrations" in unlisted["message"]
+        by_type = server.open_run(RunContext("run-2", frozenset({"slack-eng"})))
+        assert run_hook(by_type, call)["answers"] == [{"value": "<@U02>"}]
+        other = [["slack-eng", "mention", {"user": "boss@acme.io"}]]
+        listed = server.open_run(RunContext("run-3", SLACK))
+        assert "not among" in run_hook(listed, other)["answers"][0]["message"]
+    finally:
+        server.stop()
+        integrations.close()
+
+
 def test_thread_messages_reply_under_the_runs_own_message(
     channel: ChannelServer, fake: FakeSlack
 ) -> None:
     announced = fake.messages
-    env = channel.open_run(RunContext("run-1", slack_thread=("C01", "1700000000.000042")))
+    env = channel.open_run(RunContext("run-1", SLACK, slack_thread=("C01", "1700000000.000042")))
     reply = [["slack", "send_thread_message", {"message": "escalated"}]]
     assert "value" in run_hook(env, reply)["answers"][0]
     assert announced[-1]["thread_ts"] == "1700000000.000042"
-    unannounced = channel.open_run(RunContext("run-2"))
+    unannounced = channel.open_run(RunContext("run-2", SLACK))
     answer = run_hook(unannounced, reply)["answers"][0]
     assert answer["error"] == "SlackError" and "no Slack message" in answer["message"]
     smuggled = [["slack", "send_thread_message", {"message": "x", "channel": "C99"}]]
@@ -180,7 +208,7 @@ def raw(path: Path, payload: bytes) -> bytes:
 def test_malformed_requests_are_answered_and_the_channel_lives_on(
     channel: ChannelServer,
 ) -> None:
-    env = channel.open_run(RunContext("run-1"))
+    env = channel.open_run(RunContext("run-1", SLACK))
     token = env[channel_client.TOKEN_ENV]
     lines = [
         b"not json\n",
@@ -211,7 +239,7 @@ def test_a_sandboxed_hook_under_another_account_reaches_its_channel(
     client = socket_dir / "channel_client.py"
     shutil.copy(CLIENT, client)
     client.chmod(0o644)
-    env = channel.open_run(RunContext("run-1"))
+    env = channel.open_run(RunContext("run-1", SLACK))
     inside = "/run/hookrunner/integrations.sock"
     sandbox = [
         "bwrap",
@@ -234,3 +262,40 @@ def test_a_sandboxed_hook_under_another_account_reaches_its_channel(
         group=NOBODY,
     )
     assert [p["email"] for p in result["answers"][0]["value"]] == ["dev@acme.io", "boss@acme.io"]
+
+
+# A flow hook that uses its channel, leaves its token for the test, then overstays.
+OVERSTAYING_HOOK = """
+import os, sys, time
+sys.path.insert(0, os.path.dirname(os.environ["CLIENT"]))
+import channel_client
+with open(os.environ["TOKEN_OUT"], "w") as out:
+    out.write(os.environ["HOOKRUNNER_INTEGRATIONS_TOKEN"])
+print(channel_client.call("slack", "mention", {"user": "boss@acme.io"}), flush=True)
+if os.environ["HOOKRUNNER_EVENT"] == "slow":
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("event", ["quick", "slow"])
+def test_a_flow_run_gets_a_token_that_dies_with_it_even_on_timeout(
+    channel: ChannelServer, tmp_path: Path, event: str
+) -> None:
+    flow_dir = tmp_path / "flows" / "chat"
+    flow_dir.mkdir(parents=True)
+    (flow_dir / "impl.py").write_text("")
+    (flow_dir / "flow.toml").write_text('integrations = ["slack"]\n')
+    runbook = flow_dir / "escalate.runbook.py"
+    runbook.write_text(OVERSTAYING_HOOK)
+    flow = load_flow(build_index(Snapshot("c0ffee", tmp_path)), "chat")
+    token_out = tmp_path / "token"
+    env = {"CLIENT": str(CLIENT), "TOKEN_OUT": str(token_out)}
+    settings = ExecutorSettings(interpreter=SYSTEM_PYTHON, env=env, timeout=3, kill_grace=1)
+    runner = FlowRunner(settings, "c0ffee", "e", channel)
+    call = asyncio.run(runner.runbook(flow, runbook, {"name": event}, "req"))
+    assert call.result.stdout.strip() == "<@U02>"
+    assert call.result.status == ("timed_out" if event == "slow" else "succeeded")
+    stale = {channel_client.SOCKET_ENV: str(channel.socket_path),
+             channel_client.TOKEN_ENV: token_out.read_text()}  # fmt: skip
+    answer = run_hook(stale, [["slack", "mention", {"user": "boss@acme.io"}]])["answers"][0]
+    assert answer["error"] == "SymIntegrationError" and "closed" in answer["message"]

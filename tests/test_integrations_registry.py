@@ -89,3 +89,23 @@ def test_custom_settings_and_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyP
         integrations.call("circleci", "retrieve_secret", {"name": "other"})
     with pytest.raises(SymIntegrationError, match=r"secrets\.gone cannot be read"):
         integrations.call("circleci", "retrieve_secret", {"name": "gone"})
+
+
+def test_a_reload_reaches_the_next_call(okta: FakeOkta, tmp_path: Path) -> None:
+    moved = FakeOkta(token="00anotherOktaToken")
+    moved.add_user("00u1", "dev@acme.io")
+    moved.add_group("00gDB", "db")
+    moved.members["00gDB"] = ["00u1"]
+    moved.start()
+    try:
+        integrations = Integrations({"okta": settings_for(okta, tmp_path, "okta")})
+        question = {"user": "dev@acme.io", "group_id": "00gDB"}
+        assert not integrations.call("okta", "is_user_in_group", question)
+        (tmp_path / "moved").mkdir()
+        integrations.reconfigure({"okta": settings_for(moved, tmp_path / "moved", "okta")})
+        assert integrations.call("okta", "is_user_in_group", question)
+        integrations.reconfigure({})
+        with pytest.raises(SymIntegrationError, match="not configured"):
+            integrations.call("okta", "is_user_in_group", question)
+    finally:
+        moved.stop()

@@ -327,3 +327,21 @@ def test_a_succeeded_replay_resolves_the_dead_runs_it_replays(hosts: Hosts) -> N
         original: "replayed", first: "replayed", second: "succeeded",
     }  # fmt: skip
     assert journal.runs(state="dead") == []
+
+
+def test_a_due_slack_message_is_leased_to_one_host(hosts: Hosts) -> None:
+    a, b = hosts(), hosts()
+    pending_request(a)
+    now = time.time()
+    a.add_messages("req-1", [("announce", "slack", {"destination": {"name": "#ops"}})], now)
+    (message,) = a.due_messages(now)
+    assert message.target == {"destination": {"name": "#ops"}} and message.ts is None
+    assert b.due_messages(now) == [] and b.next_message_at() is None  # a is posting it
+    (taken,) = b.due_messages(now + LEASE + 1)  # a died mid-post: b posts it
+    b.message_sent(taken.message_id, "C1", "1.0001", "pending", taken.due_at or 0)
+    assert a.due_messages(now + 10 * LEASE) == []
+    assert [(m.channel, m.ts) for m in a.messages("req-1")] == [("C1", "1.0001")]
+    assert a.touch_messages("req-1", now + 1) == 1
+    (again,) = b.due_messages(now + 1)
+    b.message_failed(again.message_id, "HTTP 503", now + 5)
+    assert a.next_message_at() == pytest.approx(now + 5)

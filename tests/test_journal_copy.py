@@ -38,13 +38,15 @@ def test_copy_moves_every_row_and_the_target_takes_over(tmp_path: Path, postgres
     entry = HistoryEntry("request", "ana@example.com", now)
     source.create_request(record, entry, (("expire", now + 600),), "flow:K")
     source.note("req-1", HistoryEntry("approve", "bob@example.com", now + 1, "no"), "refused")
+    source.add_messages("req-1", [("announce", "slack", {"destination": {"name": "#ops"}})], now)
     before = (source.runs(), source.request("req-1"))
     source.close()
 
     copied = hookrunner("journal", "copy", "--to", postgres_url, "--config", str(config(tmp_path)))
     assert copied.returncode == 0, copied.stderr
     assert (
-        "1 events, 1 runs, 2 deliveries, 1 requests, 2 request_history, 1 timers" in copied.stdout
+        "1 events, 1 runs, 2 deliveries, 1 requests, 2 request_history, 1 timers,"
+        " 1 slack_messages" in copied.stdout
     )
 
     target = PostgresJournal(postgres_url)
@@ -58,6 +60,8 @@ def test_copy_moves_every_row_and_the_target_takes_over(tmp_path: Path, postgres
         (timer,) = target.claim_timers(now + 600)
         assert timer.kind == "expire"
         target.retry_timer("req-1", "deescalate", now)  # new timers get fresh ids
+        target.add_messages("req-1", [("requester", "slack", {})], now)
+        assert [m.kind for m in target.due_messages(now)] == ["announce", "requester"]
     finally:
         target.close()
 

@@ -100,8 +100,27 @@ def dry_run(config: Path, *args: str) -> dict[str, Any]:
     return answer
 
 
-def test_validate_passes_on_the_samples() -> None:
-    result = run("validate", str(SAMPLES))
+def integrations_config(tmp_path: Path) -> Path:
+    """A config with the integrations the samples name (flows/okta-admin)."""
+    token = tmp_path / "token"
+    token.write_text("unused\n")
+    tables = {
+        f"integrations.{kind}": {
+            "type": kind,
+            "token_file": str(token),
+            "api_url": "http://127.0.0.1:9/",
+        }
+        for kind in ("slack", "pagerduty", "okta")
+    }
+    path = tmp_path / "integrations.toml"
+    path.write_text(_toml(tables))
+    return path
+
+
+def test_validate_passes_on_the_samples(tmp_path: Path) -> None:
+    unconfigured = run("validate", str(SAMPLES))
+    assert "integration 'slack' is not configured" in unconfigured.stderr
+    result = run("validate", str(SAMPLES), "--config", str(integrations_config(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "0 error(s), 0 warning(s)"
 

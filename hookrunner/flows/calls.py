@@ -24,7 +24,11 @@ from hookrunner.flows.catalog import ServedFlow
 from hookrunner.flows.definition import DEESCALATE_RUNBOOK, ESCALATE_RUNBOOK
 from hookrunner.flows.errors import Invalid, NotFound, Refused
 from hookrunner.flows.events import Actor, event_document
+from hookrunner.flows.grants import INTEGRATION_STRATEGIES, IntegrationStrategies
 from hookrunner.flows.runner import FlowRunner, HookCall
+from hookrunner.integrations.errors import IntegrationError
+from hookrunner.integrations.registry import Integrations
+from hookrunner.integrations.slack import SlackClient
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord
 
 log = structlog.get_logger("hookrunner.flows")
@@ -45,9 +49,17 @@ class Step:
 class Calls:
     """Runs the hook processes of the engine's steps."""
 
-    def __init__(self, journal: Journal, settings: SettingsView, run_runbooks: bool) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        settings: SettingsView,
+        run_runbooks: bool,
+        integrations: Integrations | None = None,
+    ) -> None:
         self.journal = journal
         self.settings = settings
+        self.integrations = integrations
+        self.grants = IntegrationStrategies(integrations)
         # dry-run of approve must not grant access: it reports the runbook instead.
         self.run_runbooks = run_runbooks
 
@@ -160,15 +172,19 @@ class Calls:
 
     @staticmethod
     def step_label(step: Step, name: str) -> str:
-        if step.flow.definition.settings.strategy == "custom":
-            return f"the custom strategy's {name}"
+        strategy = step.flow.definition.settings.strategy
+        if strategy != "runbook":
+            return f"the {strategy} strategy's {name}"
         return ESCALATE_RUNBOOK if name == "escalate" else DEESCALATE_RUNBOOK
 
     async def strategy(
         self, step: Step, name: str, record: RequestRecord, actor: Actor, fields: dict[str, Any]
     ) -> HookCall | None:
-        """Grant or remove access: the flow's runbook or its ``AccessStrategy``."""
+        """Grant or remove access: the flow's runbook, its ``AccessStrategy``, or an
+        integration strategy run by the daemon."""
         definition = step.flow.definition
+        if definition.settings.strategy in INTEGRATION_STRATEGIES:
+            return await self._grant(step, name, record)
         # A custom strategy always runs: on a broken flow its failure is retried, loudly;
         # access is never marked removed without the step that removes it.
         custom = definition.settings.strategy == "custom"
@@ -187,22 +203,62 @@ class Calls:
         step.results.append(call.result)
         return call
 
-    async def notify(self, step: Step, record: RequestRecord, actor: Actor) -> None:
-        """``get_request_notifications``: recorded and logged until Slack delivers them."""
+    async def _grant(self, step: Step, name: str, record: RequestRecord) -> HookCall | None:
+        if not self.run_runbooks:
+            log.warning("strategy_not_run", step=name, reason="dry-run")
+            return None
+        runner = step.runner
+        result, outcome = await self.grants.run(
+            step.flow.definition, name, record, runner.commit, runner.event_id
+        )
+        step.results.append(result)
+        return HookCall(result, None, outcome.error, outcome.output)
+
+    async def notify(
+        self, step: Step, record: RequestRecord, actor: Actor, delivered: bool
+    ) -> list[dict[str, Any]]:
+        """Where a new request is announced: ``get_request_notifications``, and a
+        ``get_approvers`` destination when Slack delivers (its people may approve there).
+
+        Recorded in the history and logged; ``delivered`` says whether anything will post
+        them. A failing reducer is recorded and announces nothing."""
+        notified = await self._notifications(step, record, actor)
+        approvers = await self._approvers_destination(step, record, actor) if delivered else []
+        if notified is None and not approvers:
+            return []
+        destinations = (notified or []) + approvers
+        shown = ", ".join(_destination_name(d) for d in destinations) or "nowhere"
+        log.info("request_notifications", request_id=record.request_id, destinations=shown,
+                 delivered=delivered)  # fmt: skip
+        how = "delivering through Slack" if delivered else "not delivered: no Slack delivery"
+        await self.note(record, "notify", None, f"to be announced in {shown} ({how})", False)
+        return destinations
+
+    async def _notifications(
+        self, step: Step, record: RequestRecord, actor: Actor
+    ) -> list[dict[str, Any]] | None:
+        """``get_request_notifications``' destinations; ``None`` when it is not defined or
+        failed (the failure recorded)."""
         call = await self.call(step, "get_request_notifications", "request", record, actor, {})
         if call is None:
-            return
+            return None
         if not call.ok:
             message = f"get_request_notifications failed: {call.error}"
             log.warning("notifications_failed", request_id=record.request_id, error=call.error)
             await self.note(record, "notify", None, message, error=False)
-            return
-        destinations = [d for n in call.value for d in n["destinations"]]
-        shown = ", ".join(_destination_name(d) for d in destinations) or "nowhere"
-        log.info("request_notifications", request_id=record.request_id, destinations=shown,
-                 delivered=False)  # fmt: skip
-        message = f"to be announced in {shown} (not delivered: no Slack delivery)"
-        await self.note(record, "notify", None, message, error=False)
+            return None
+        return [d for n in call.value for d in n["destinations"]]
+
+    async def _approvers_destination(
+        self, step: Step, record: RequestRecord, actor: Actor
+    ) -> list[dict[str, Any]]:
+        """The destination ``get_approvers`` names, when it is the flow's approver rule."""
+        if step.flow.defines("get_permissions"):
+            return []
+        call = await self.call(step, "get_approvers", "request", record, actor, {})
+        if call is None or not call.ok or "destination" not in call.value:
+            return []
+        return [call.value["destination"]]
 
     async def options(self, step: Step, name: str, actor: Actor) -> list[dict[str, Any]]:
         if name not in step.flow.described.prefetch:
@@ -237,8 +293,34 @@ class Calls:
             if reducer == "get_permissions":
                 return permissions.from_permissions(call.value, self.roles)
             slack = permissions.has_slack(settings.integrations, self.settings.integrations)
-            return permissions.from_approvers(call.value, settings.allow_self_approval, slack)
+            resolution = None
+            if slack and "destination" in call.value:
+                resolution = await self._resolve(step, call.value["destination"], record)
+            return permissions.from_approvers(
+                call.value, settings.allow_self_approval, slack, resolution, record.requester
+            )
         return permissions.from_settings(settings.approvers, settings.allow_self_approval)
+
+    async def _resolve(
+        self, step: Step, destination: dict[str, Any], record: RequestRecord
+    ) -> permissions.Resolution:
+        """The people a ``get_approvers`` destination reaches, asked of Slack now (reads
+        are cached briefly); a failure leaves it unresolved: nobody may approve."""
+        if self.integrations is None:
+            return permissions.Resolution(None, "the integrations are not running")
+        listed = step.flow.definition.settings.integrations
+        try:
+            table = self.integrations.table_for("slack", listed)
+            client = self.integrations.client(table)
+            if not isinstance(client, SlackClient):
+                return permissions.Resolution(None, f"[integrations.{table}] is not Slack")
+            people = await asyncio.to_thread(
+                client.resolve_destination, destination, record.requester
+            )
+        except IntegrationError as exc:
+            log.warning("destination_unresolved", request_id=record.request_id, error=exc.message)
+            return permissions.Resolution(None, exc.message)
+        return permissions.Resolution(tuple(people))
 
     async def check_decider(
         self, step: Step, record: RequestRecord, name: str, actor: Actor

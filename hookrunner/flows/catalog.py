@@ -28,6 +28,7 @@ from hookrunner.flows.definition import (
 )
 from hookrunner.flows.errors import FlowUnavailable
 from hookrunner.flows.events import Actor, FlowView, event_document
+from hookrunner.flows.grants import INTEGRATION_STRATEGIES, target_problem
 from hookrunner.flows.runner import FlowRunner
 from hookrunner.repo import HookIndex
 
@@ -85,14 +86,27 @@ class FlowState(NamedTuple):
 def integrations_of(
     definition: FlowDefinition, configured: dict[str, IntegrationSettings]
 ) -> dict[str, IntegrationSettings]:
-    """The configured integrations a flow names; :class:`FlowError` for a missing one."""
+    """The configured integrations a flow names; :class:`FlowError` for a missing one, or
+    for an integration strategy without its integration or target settings."""
     missing = [name for name in definition.settings.integrations if name not in configured]
     if missing:
         raise FlowError(
             f"{definition.slug}/flow.toml: integration {missing[0]!r} is not configured"
             f" (no [integrations.{missing[0]}] in the daemon's config)"
         )
-    return {name: configured[name] for name in definition.settings.integrations}
+    listed = {name: configured[name] for name in definition.settings.integrations}
+    strategy = definition.settings.strategy
+    if strategy in INTEGRATION_STRATEGIES and not any(
+        name == strategy or settings.type == strategy for name, settings in listed.items()
+    ):
+        raise FlowError(
+            f"{definition.slug}/flow.toml: strategy = {strategy!r} needs a {strategy}"
+            " integration in integrations = [...]"
+        )
+    problem = target_problem(definition)
+    if problem is not None:
+        raise FlowError(f"{problem} (flow.toml)")
+    return listed
 
 
 def _problems(definition: FlowDefinition, described: Described, unknown: list[str]) -> str | None:

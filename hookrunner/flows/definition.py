@@ -44,8 +44,8 @@ HOOK_NAMES = tuple(
 )
 REDUCER_NAMES = ("get_permissions", "get_approvers", "get_request_notifications")
 FIELD_TYPES = ("string", "int", "bool", "duration", "list", "user", "target")
-# Integration strategies (okta, aws_lambda, …) come with the integrations themselves.
-STRATEGIES = ("runbook", "custom")
+# okta and aws_lambda are run by the daemon with the flow's integration (flows/grants.py).
+STRATEGIES = ("runbook", "custom", "okta", "aws_lambda")
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 
@@ -130,7 +130,8 @@ class FlowSettings(_Table):
         if value not in STRATEGIES:
             raise ValueError(
                 f"strategy {value!r} is not supported; use 'runbook' (escalate/deescalate"
-                " runbooks) or 'custom' (an AccessStrategy subclass in impl.py)"
+                " runbooks), 'custom' (an AccessStrategy subclass in impl.py), 'okta' or"
+                " 'aws_lambda'"
             )
         return value
 

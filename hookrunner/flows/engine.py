@@ -39,8 +39,10 @@ from hookrunner.flows.errors import (
 from hookrunner.flows.events import Actor
 from hookrunner.flows.fields import check_fields, check_text
 from hookrunner.flows.identity import canonical_email
+from hookrunner.flows.notices import Announcement, Notifier, Silent
 from hookrunner.flows.runner import FlowRunner, HookCall
 from hookrunner.flows.states import REDIRECTABLE, rule_for
+from hookrunner.integrations.channel import ChannelServer
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, TimerRecord, Transition
 from hookrunner.repo import HookIndex
 from hookrunner.runlog import report_run
@@ -101,12 +103,18 @@ class Engine:
         repository: SnapshotSource,
         settings: SettingsView,
         run_runbooks: bool = True,
+        notifier: Notifier | None = None,
+        channel: ChannelServer | None = None,
     ) -> None:
         self.journal = journal
+        self.notifier: Notifier = notifier or Silent()
+        self.channel = channel  # hooks reach the integrations through it
         self.repository = repository
         self.settings = settings
         self.catalog = Catalog(settings)
-        self.calls = Calls(journal, settings, run_runbooks)
+        self.calls = Calls(
+            journal, settings, run_runbooks, channel.integrations if channel else None
+        )
         self.timers_changed = asyncio.Event()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -153,33 +161,36 @@ class Engine:
         fields: dict[str, Any],
         duration: float | None,
         dedup_key: str | None = None,
+        channel: str = "api",
     ) -> Opened:
         """Open a request; ``on_request`` may refuse it, or approve or deny it at once.
 
         With ``dedup_key`` (from an ``Idempotency-Key``), a repeat gets the request the
-        first delivery opened, as it is now, and runs no hook.
+        first delivery opened, as it is now, and runs no hook. ``channel`` is where the
+        person asked (``api`` or ``slack``).
         """
-        email = canonical_email(email)
+        actor = Actor(canonical_email(email), channel)
         if dedup_key is None:
-            return Opened(await self._open(slug, email, fields, duration, None), duplicate=False)
+            return Opened(await self._open(slug, actor, fields, duration, None), duplicate=False)
         async with self._lock(f"delivery:{dedup_key}"):  # a repeat racing the first waits
             known = await asyncio.to_thread(self.journal.requested, dedup_key)
             if known is not None:
                 return Opened(await self._read(known), duplicate=True)
-            return Opened(await self._open(slug, email, fields, duration, dedup_key), False)
+            return Opened(await self._open(slug, actor, fields, duration, dedup_key), False)
 
     async def _open(
         self,
         slug: str,
-        email: str,
+        actor: Actor,
         fields: dict[str, Any],
         duration: float | None,
         dedup_key: str | None,
     ) -> RequestRecord:
+        email = actor.email or ""
         async with self._step(slug, "flow.request", {"user": email}) as step:
             settings = step.flow.definition.settings
             fields = check_fields(settings, fields)
-            await self.calls.check_prefetched(step, fields, Actor(email, "api"))
+            await self.calls.check_prefetched(step, fields, actor)
             if duration is None and "duration" in fields:
                 try:
                     duration = parse_duration(fields["duration"])
@@ -190,7 +201,6 @@ class Engine:
                 str(uuid.uuid4()), slug, "pending", email, fields,
                 settings.duration_for(duration), now, expires_at=now + settings.request_timeout,
             )  # fmt: skip
-            actor = Actor(email, "api")
             directive = await self.calls.on(step, "request", record, actor, {})
             if directive is not None and directive["fields"].get("duration") is not None:
                 chosen = _hook_duration(directive["fields"]["duration"])
@@ -199,7 +209,12 @@ class Engine:
             expiry = (("expire", now + settings.request_timeout),)
             await asyncio.to_thread(self.journal.create_request, record, entry, expiry, dedup_key)
             self._transitioned(record, "pending")
-            await self.calls.notify(step, record, actor)
+            delivered = self.notifier.delivers(settings.integrations)
+            destinations = await self.calls.notify(step, record, actor, delivered)
+            if destinations:
+                announcement = Announcement(destinations, settings.integrations,
+                                            settings.allow_revoke)  # fmt: skip
+                await self.notifier.opened(record, announcement)
             record = await self._read(record.request_id)
             if directive is not None and directive["directive"] != "request":
                 async with self._lock(record.request_id):
@@ -208,9 +223,10 @@ class Engine:
             return record
 
     async def act(
-        self, request_id: str, event: str, email: str, reason: str | None
+        self, request_id: str, event: str, email: str, reason: str | None, channel: str = "api"
     ) -> RequestRecord:
-        """``approve``, ``deny`` or ``revoke`` by a person."""
+        """``approve``, ``deny`` or ``revoke`` by a person, through ``channel`` (``api`` or
+        ``slack``): the same rules either way."""
         email = canonical_email(email)
         fields = _reason(reason)
         async with self._lock(request_id):
@@ -218,7 +234,7 @@ class Engine:
             body = {"request_id": request_id, "user": email}
             removal = event == "revoke"
             async with self._step(record.flow, f"flow.{event}", body, removal) as step:
-                actor = Actor(email, "api")
+                actor = Actor(email, channel)
                 if event != "revoke":
                     return await self._fire(step, record, event, actor, fields)
                 step.revoke = True
@@ -268,7 +284,7 @@ class Engine:
         rule_for("revoke" if name == "deescalate" and step.revoke else name, record.state,
                  record.request_id)  # fmt: skip
         try:
-            if name in ("approve", "deny") and actor.channel == "api":
+            if name in ("approve", "deny") and actor.by_person:
                 await self.calls.check_decider(step, record, name, actor)
             directive = await self.calls.on(step, name, record, actor, fields)
         except Refused as refusal:
@@ -367,7 +383,9 @@ class Engine:
             current = await self._read(record.request_id)
             raise Conflict(f"request {record.request_id} is {current.state}; cannot {name}")
         self._transitioned(record, change.to_state)
-        return await self._read(record.request_id), True
+        record = await self._read(record.request_id)
+        await self.notifier.transitioned(record)
+        return record, True
 
     @staticmethod
     def _outputs(record: RequestRecord, name: str, call: HookCall | None) -> dict[str, Any]:
@@ -382,6 +400,7 @@ class Engine:
                             ("expire",))  # fmt: skip
         if await asyncio.to_thread(self.journal.transition, record.request_id, change):
             self._transitioned(record, "expired")
+            await self.notifier.transitioned(await self._read(record.request_id))
         else:
             await asyncio.to_thread(self.journal.finish_timers, record.request_id, ("expire",))
 
@@ -440,7 +459,10 @@ class Engine:
                 log.warning("flow_unavailable_removing_access", flow=slug, error=str(exc))
                 flow = self.catalog.degraded(index, slug)
             event_id = str(uuid.uuid4())
-            step = Step(flow, FlowRunner(self.settings.executor, index.snapshot.commit, event_id))
+            runner = FlowRunner(
+                self.settings.executor, index.snapshot.commit, event_id, self.channel
+            )
+            step = Step(flow, runner)
             try:
                 yield step
             finally:

@@ -17,12 +17,21 @@ from hookrunner.config import IntegrationSettings
 from hookrunner.flows.definition import FlowDefinition
 from hookrunner.journal import RequestRecord
 
+# Channels through which a person, rather than the flow or a timer, fires an event.
+PEOPLE_CHANNELS = frozenset({"api", "slack"})
+
 
 class Actor(NamedTuple):
-    """Who fires an event: a person through the API, the flow's own hooks, or a timer."""
+    """Who fires an event: a person (through the API or Slack), the flow's own hooks, or
+    a timer."""
 
     email: str | None
-    channel: str  # "api", "sdk" or "timer"
+    channel: str  # "api", "slack", "sdk" or "timer"
+
+    @property
+    def by_person(self) -> bool:
+        """A person asked, so the approver rules apply (not the flow's own decision)."""
+        return self.channel in PEOPLE_CHANNELS
 
     def fired_by_flow(self) -> Actor:
         return Actor(self.email, "sdk")

@@ -93,7 +93,23 @@ def has_slack(names: Iterable[str], integrations: dict[str, IntegrationSettings]
     return any(name in integrations and integrations[name].type == "slack" for name in names)
 
 
-def from_approvers(answer: dict[str, Any], allow_self: bool, slack: bool) -> Deciders:
+class Resolution(NamedTuple):
+    """Whom a destination reaches (through Slack), or why that is not known."""
+
+    people: tuple[str, ...] | None = None  # None: it could not be resolved
+    reason: str = ""
+
+
+def from_approvers(
+    answer: dict[str, Any],
+    allow_self: bool,
+    slack: bool,
+    resolution: Resolution | None = None,
+    requester: str = "",
+) -> Deciders:
+    """``get_approvers``' people, or the people its destination reaches. The destination
+    leaves the requester out unless its ``allow_self``; when it kept them, they may
+    approve their own request."""
     if "users" in answer:
         return Deciders(patterns=_users(answer["users"]), allow_self=allow_self)
     kind = answer["destination"].get("type", "destination")
@@ -102,10 +118,16 @@ def from_approvers(answer: dict[str, Any], allow_self: bool, slack: bool) -> Dec
             f"get_approvers named a {kind} destination and this flow has no Slack"
             " integration, so nobody may approve through it"
         )
-    return nobody(
-        f"the members of the {kind} destination cannot be resolved, so nobody may"
-        " approve through it"
-    )
+    if resolution is None or resolution.people is None:
+        why = f" ({resolution.reason})" if resolution and resolution.reason else ""
+        return nobody(
+            f"the members of the {kind} destination cannot be resolved{why}, so nobody may"
+            " approve through it"
+        )
+    patterns = _users(list(resolution.people))
+    if not patterns:
+        return nobody(f"the {kind} destination reaches nobody, so nobody may approve through it")
+    return Deciders(patterns=patterns, allow_self=allow_self or requester in patterns)
 
 
 def from_settings(approvers: list[str], allow_self: bool) -> Deciders:

@@ -22,6 +22,8 @@ from hookrunner.flows import answers
 from hookrunner.flows.definition import FlowDefinition
 from hookrunner.flows.errors import Invalid, MalformedAnswer
 from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
+from hookrunner.integrations.channel import ChannelServer, RunContext
+from hookrunner.integrations.channel_client import TOKEN_ENV
 from hookrunner.session_hooks import limits_from
 
 HARNESS = Path(__file__).with_name("harness.py")
@@ -72,12 +74,20 @@ def _answer(result: RunResult, name: str, raw: bytes | None) -> tuple[Any, str |
 
 
 class FlowRunner:
-    """Runs one flow's processes; knows the executor settings and the snapshot commit."""
+    """Runs one flow's processes; knows the executor settings, the snapshot commit and
+    the integration channel each process gets its own token for (``None``: no channel)."""
 
-    def __init__(self, settings: ExecutorSettings, commit: str, event_id: str) -> None:
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        commit: str,
+        event_id: str,
+        channel: ChannelServer | None = None,
+    ) -> None:
         self.settings = settings
         self.commit = commit
         self.event_id = event_id
+        self.channel = channel
 
     async def hook(
         self, flow: FlowDefinition, name: str, event: dict[str, Any], request_id: str
@@ -117,6 +127,8 @@ class FlowRunner:
             "HOOKRUNNER_RUN_ID": run_id,
             "HOOKRUNNER_COMMIT": self.commit,
         }
+        channel_env = self._open_channel(flow, run_id, event)
+        event_env.update(channel_env)
         files = {RESULT_ENV: b""} if harness else {}
         if step:
             files[STEP_OUTPUT_ENV] = b""
@@ -133,7 +145,11 @@ class FlowRunner:
             collect=tuple(files),
             collect_limit=MAX_ANSWER_BYTES,
         )
-        outcome = await execute(spec)
+        try:
+            outcome = await execute(spec)
+        finally:  # the token dies with the run, however it ended
+            if self.channel is not None:
+                self.channel.close_run(channel_env[TOKEN_ENV])
         result = RunResult.from_outcome(
             outcome, run_id=run_id, event_id=self.event_id, hook=f"{flow.slug}/{name}",
             commit=self.commit, attempt=1,
@@ -149,3 +165,16 @@ class FlowRunner:
         except MalformedAnswer as exc:
             return HookCall(result, value, error, {}, str(exc))
         return HookCall(result, value, error, output)
+
+    def _open_channel(
+        self, flow: FlowDefinition, run_id: str, event: dict[str, Any]
+    ) -> dict[str, str]:
+        """The run's channel variables, reaching only the integrations the flow lists."""
+        if self.channel is None:
+            return {}
+        request = event.get("request") or {}
+        # Before a request exists (prompt, prefetch), whoever opens the form asks.
+        person = request.get("requester") or event.get("user") or {}
+        requester = person.get("email") or ""
+        tables = frozenset(flow.settings.integrations)
+        return self.channel.open_run(RunContext(run_id, tables, str(requester)))

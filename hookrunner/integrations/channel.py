@@ -41,6 +41,7 @@ class RunContext:
     """What the daemon knows about a run that a hook's call may need."""
 
     run_id: str
+    integrations: frozenset[str] = frozenset()  # the tables the run's flow lists
     requester: str = ""  # the request's requester: who ``allow_self`` leaves out
     slack_thread: tuple[str, str] | None = None  # (channel, ts) of the request's message
 
@@ -155,7 +156,9 @@ class ChannelServer:
     def _call(
         self, context: RunContext, integration: str, function: str, args: Mapping[str, Any]
     ) -> Any:
-        """The call, with what only the daemon knows about this run filled in."""
+        """The call, with what only the daemon knows about this run filled in; only to
+        an integration the run's flow lists."""
+        integration = self.integrations.table_for(integration, context.integrations)
         client = self.integrations.client(integration)
         if isinstance(client, SlackClient):
             if function == "send_thread_message":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from hookrunner.config import IntegrationSettings
@@ -52,6 +52,26 @@ def _build(name: str, settings: IntegrationSettings, policy: CallPolicy) -> Inte
     )
 
 
+def _table(integration: str, tables: Mapping[str, IntegrationSettings]) -> str:
+    """``integration`` by table name, else the one table of that type."""
+    if integration in tables:
+        return integration
+    typed = [name for name, settings in tables.items() if settings.type == integration]
+    if len(typed) == 1:
+        return typed[0]
+    if typed:
+        raise SymIntegrationError(
+            f"several [integrations.*] tables have type {integration!r} "
+            f"({', '.join(sorted(typed))}); name one [integrations.{integration}]",
+            integration=integration,
+        )
+    raise SymIntegrationError(
+        f"the {integration} integration is not configured: "
+        f"add an [integrations.{integration}] table",
+        integration=integration,
+    )
+
+
 class Integrations:
     def __init__(
         self, configured: Mapping[str, IntegrationSettings], policy: CallPolicy | None = None
@@ -61,24 +81,21 @@ class Integrations:
         self._clients: dict[str, IntegrationClient] = {}
         self._lock = threading.Lock()
 
-    def table_for(self, integration: str) -> str:
-        """The ``[integrations.<name>]`` table a flow's ``integration`` means."""
-        if integration in self._configured:
-            return integration
-        typed = [n for n, s in self._configured.items() if s.type == integration]
-        if len(typed) == 1:
-            return typed[0]
-        if typed:
+    def table_for(self, integration: str, among: Collection[str] | None = None) -> str:
+        """The ``[integrations.<name>]`` table a flow's ``integration`` means; with
+        ``among`` (the tables a flow lists), only one of those."""
+        if among is None:
+            return _table(integration, self._configured)
+        listed = {name: s for name, s in self._configured.items() if name in among}
+        try:
+            return _table(integration, listed)
+        except SymIntegrationError:
+            _table(integration, self._configured)  # not configured at all: say that
             raise SymIntegrationError(
-                f"several [integrations.*] tables have type {integration!r} "
-                f"({', '.join(sorted(typed))}); name one [integrations.{integration}]",
+                f"the {integration} integration is not among this flow's integrations"
+                " (flow.toml integrations = [...])",
                 integration=integration,
-            )
-        raise SymIntegrationError(
-            f"the {integration} integration is not configured: "
-            f"add an [integrations.{integration}] table",
-            integration=integration,
-        )
+            ) from None
 
     def client(self, integration: str) -> IntegrationClient:
         name = self.table_for(integration)
@@ -102,6 +119,12 @@ class Integrations:
                 f"{integration}.{function}: {exc}", integration=integration
             ) from None
         return method(**args)
+
+    def reconfigure(self, configured: Mapping[str, IntegrationSettings]) -> None:
+        """New ``[integrations.*]`` (a reload): clients are built again on next use."""
+        with self._lock:
+            self._configured = dict(configured)
+        self.close()
 
     def close(self) -> None:
         with self._lock:

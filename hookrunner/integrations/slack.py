@@ -201,14 +201,19 @@ class SlackClient(ApiClient):
         if kind == "slack_user":
             return [str(self.lookup(str(destination.get("email") or destination["id"]))["id"])]
         if kind == "slack_group":
-            if "users" in destination:
-                return [str(self.lookup(str(u))["id"]) for u in destination["users"]]
+            if "users" in destination:  # a group DM: slack_user destinations
+                return [uid for u in destination["users"] for uid in self._member_ids(u)]
             return self.group_member_ids(str(destination["handle"]))
         raise SlackError(
             f"{self.name}: unknown destination type {kind!r}",
             integration=self.name,
             code="invalid_destination",
         )
+
+    def _member_ids(self, member: Any) -> list[str]:
+        if isinstance(member, Mapping):
+            return self._destination_user_ids(member)
+        return [str(self.lookup(str(member))["id"])]
 
     def conversation_for(self, destination: Mapping[str, Any]) -> str:
         """The conversation a message to ``destination`` goes to (opening DMs as needed)."""

@@ -21,7 +21,14 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("requests", f"{REQUEST_COLUMNS}, updated_at"),
     ("request_history", "request_id, event, actor, at, message, transition"),
     ("timers", "id, request_id, kind, due_at, attempt, done_at, lease_owner, lease_until"),
+    (
+        "slack_messages",
+        "id, request_id, kind, integration, target, channel, ts, sent_state, due_at, attempt,"
+        " error, created_at",
+    ),
 )
+# Tables that keep their ids: the next one the target mints must come after them.
+_NUMBERED = ("timers", "slack_messages")
 
 
 class TargetNotEmpty(JournalError):
@@ -47,12 +54,12 @@ def copy_journal(source: Database, target: Database) -> dict[str, int]:
             copied[table] = len(rows)
         # The source's daemon is stopped (the caller holds its state-dir lock): its leases
         # end here, so the fleet retries what it left running at once.
-        into.execute("UPDATE runs SET lease_owner = NULL, lease_until = NULL")
-        into.execute("UPDATE timers SET lease_owner = NULL, lease_until = NULL")
-        # Timers keep their ids; the next one the target mints must come after them.
-        if target.order == "seq":
-            into.execute(
-                "SELECT setval(pg_get_serial_sequence('timers', 'id'),"
-                " GREATEST((SELECT MAX(id) FROM timers), 1))"
-            )
+        for table in ("runs", "timers"):
+            into.execute(f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL")
+        if target.order == "seq":  # PostgreSQL identities do not follow explicit ids
+            for table in _NUMBERED:
+                into.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" GREATEST((SELECT MAX(id) FROM {table}), 1))"
+                )
     return copied

@@ -7,6 +7,7 @@ cannot reach its storage raises :class:`~hookrunner.journal.records.JournalError
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from hookrunner.execution import RunResult
@@ -15,6 +16,7 @@ from hookrunner.journal.records import (
     Delivery,
     EventRecord,
     HistoryEntry,
+    MessageRecord,
     RequestRecord,
     RunRecord,
     TimerRecord,
@@ -145,4 +147,37 @@ class Journal(Protocol):
 
     def try_lock(self, key: str) -> HeldLock | None:
         """Lock ``key`` for every host sharing this journal, or ``None`` if one holds it."""
+        ...
+
+    # --- the Slack outbox ----------------------------------------------------------------
+    def add_messages(
+        self, request_id: str, messages: Iterable[tuple[str, str, dict[str, Any]]], now: float
+    ) -> None:
+        """Queue ``(kind, integration, target)`` messages about a request, due at once."""
+        ...
+
+    def touch_messages(self, request_id: str, now: float) -> int:
+        """The request changed: every message about it is due again; how many there are."""
+        ...
+
+    def stale_messages(self, now: float) -> int:
+        """Make due every message that does not show its request's state; how many."""
+        ...
+
+    def due_messages(self, now: float, limit: int = 50) -> list[MessageRecord]:
+        """Lease up to ``limit`` due messages no live host holds, oldest due first."""
+        ...
+
+    def messages(self, request_id: str) -> list[MessageRecord]: ...
+
+    def next_message_at(self) -> float | None: ...
+
+    def message_sent(
+        self, message_id: int, channel: str | None, ts: str | None, state: str, due_at: float
+    ) -> None:
+        """Slack shows ``state``; done unless the request was touched since ``due_at``."""
+        ...
+
+    def message_failed(self, message_id: int, error: str, due_at: float | None) -> None:
+        """Try again at ``due_at``, or never (``None``: Slack refused it for good)."""
         ...

@@ -174,6 +174,22 @@ class TimerRecord(NamedTuple):
     attempt: int
 
 
+class MessageRecord(NamedTuple):
+    """One Slack message about a request (the outbox): where it goes, where it is once
+    posted, and whether it still has to be brought up to date."""
+
+    message_id: int
+    request_id: str
+    kind: str  # "announce" (a destination's message) or "requester" (the requester's DM)
+    integration: str  # the [integrations.<name>] table that posts it
+    target: dict[str, Any]  # the destination document, plus what the message may offer
+    channel: str | None  # set once posted
+    ts: str | None
+    attempt: int
+    error: str | None
+    due_at: float | None  # when it is to be sent; None once Slack shows the request as it is
+
+
 class Transition(NamedTuple):
     """A compare-and-swap of a request's state, with what changes alongside it."""
 

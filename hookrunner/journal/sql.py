@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from hookrunner.journal.database import Database
 from hookrunner.journal.interface import HeldLock
+from hookrunner.journal.messages import SlackOutbox
 from hookrunner.journal.requests import RequestsAndTimers
 
 
-class SqlJournal(RequestsAndTimers):
+class SqlJournal(RequestsAndTimers, SlackOutbox):
     def __init__(self, db: Database) -> None:
         self._db = db
 

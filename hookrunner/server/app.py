@@ -30,7 +30,7 @@ from hookrunner.payloads import (
     parse_session_event,
     session_event_from_hoop_webhook,
 )
-from hookrunner.server import flows_api
+from hookrunner.server import flows_api, slack_api
 from hookrunner.server.auth import Caller
 from hookrunner.server.deps import (
     Services,
@@ -93,6 +93,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_problem_handlers(app)
     app.include_router(flows_api.router)
+    app.include_router(slack_api.router)
 
     def session_endpoint(kind: SessionKind, model: type[SessionOpen] | type[SessionClose]) -> None:
         @app.post(

@@ -9,6 +9,8 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
+from hookrunner.approvals.interactions import SlackInteractions
+from hookrunner.approvals.outbox import SlackOutbox
 from hookrunner.config import SettingsView
 from hookrunner.dispatch import Dispatcher
 from hookrunner.flows.engine import Engine
@@ -32,6 +34,8 @@ class Services:
     engine: Engine
     tokens: TokenTable
     accepting: Callable[[], bool]
+    slack: SlackInteractions | None = None  # Slack approvals: clicks, command, modals
+    outbox: SlackOutbox | None = None  # delivers the Slack messages the engine journals
 
 
 def services_of(request: Request) -> Services:

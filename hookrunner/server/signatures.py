@@ -1,4 +1,4 @@
-"""Webhook signature checks: Standard Webhooks / Svix, GitHub, GitLab, Gitea.
+"""Webhook signature checks: Standard Webhooks / Svix, GitHub, GitLab, Gitea, Slack.
 
 Every comparison is constant-time, and a signature must verify the exact bytes received.
 """
@@ -85,3 +85,34 @@ def verify_git_webhook(
     if _header(headers, "signature"):
         return f"webhook:{verify_standard_webhook(secret, headers, body, tolerance)}"
     raise SignatureError("no signature header")
+
+
+def verify_slack(
+    secrets: list[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: bytes,
+    tolerance: float,
+    now: float | None = None,
+) -> tuple[str, str]:
+    """Check Slack's ``X-Slack-Signature`` (v0: HMAC-SHA256 of ``v0:{timestamp}:{body}``)
+    against each ``(table, signing secret)``; return the table that signed, and the
+    signature (a replay carries the same one)."""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not (timestamp and signature):
+        raise SignatureError("missing X-Slack-Request-Timestamp or X-Slack-Signature")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise SignatureError("X-Slack-Request-Timestamp is not an integer") from None
+    if abs((time.time() if now is None else now) - sent_at) > tolerance:
+        raise SignatureError("X-Slack-Request-Timestamp is outside the tolerance")
+    signed = f"v0:{timestamp}:".encode() + body
+    found = None
+    for table, secret in secrets:
+        expected = f"v0={_hex_hmac(secret, signed)}"
+        if hmac.compare_digest(signature.encode(), expected.encode()) and found is None:
+            found = table
+    if found is None:
+        raise SignatureError("X-Slack-Signature does not match")
+    return found, signature

@@ -8,12 +8,19 @@ Every answer is HTTP 200 with ``ok``; failures carry ``error`` (``invalid_auth``
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
+import json
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
 
 BOT_TOKEN = "xoxb-1111-2222-fake"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+_triggers = itertools.count(1)
 
 
 def slack_user(user_id: str, email: str, name: str, **extra: Any) -> dict[str, Any]:
@@ -36,6 +43,10 @@ class FakeSlack(FakeApi):
         self.usergroups: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.ephemerals: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []  # every chat.update, in order
+        self.views: list[dict[str, Any]] = []  # views.open calls: trigger_id and view
+        self.responses: list[dict[str, Any]] = []  # what was posted to response_url
+        self.outage: FakeResponse | None = None  # Slack down: every method answers this
         self.max_page = 2  # Slack may return fewer than asked for; this forces paging
         self.stuck_cursor = False  # a broken API: every page says there is another
         self._ts = itertools.count(1)
@@ -51,10 +62,23 @@ class FakeSlack(FakeApi):
     def add_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:
         self.usergroups.append({"id": group_id, "handle": handle, "users": users})
 
+    def response_url(self, name: str) -> str:
+        """A response URL as an interaction payload carries (Slack's hooks.slack.com)."""
+        return f"{self.url}response/{name}"
+
     # -- the wire format ---------------------------------------------------------------
 
     def authorized(self, request: FakeRequest) -> bool:
+        if request.path.startswith("/response/"):  # a response URL is its own credential
+            return "authorization" not in request.headers
         return request.headers.get("authorization") == f"Bearer {self.token}"
+
+    def dispatch(self, request: FakeRequest) -> FakeResponse:
+        if self.outage is not None:
+            with self._lock:
+                self.requests.append(request)
+            return self.outage
+        return super().dispatch(request)
 
     def unauthorized(self) -> FakeResponse:
         return FakeResponse(200, {"ok": False, "error": "invalid_auth"})
@@ -157,6 +181,7 @@ class FakeSlack(FakeApi):
         for message in self.messages:
             if message["channel"] == body.get("channel") and message["ts"] == body.get("ts"):
                 message.update(text=body.get("text"), blocks=body.get("blocks"))
+                self.updates.append(body)
                 return self.ok(channel=body["channel"], ts=body["ts"], text=body.get("text"))
         return self.error("message_not_found")
 
@@ -167,3 +192,73 @@ class FakeSlack(FakeApi):
             return self.error("channel_not_found")
         self.ephemerals.append(body)
         return self.ok(message_ts=f"1700000000.{next(self._ts):06d}")
+
+    @route("POST", "/views.open")
+    def views_open(self, request: FakeRequest) -> FakeResponse:
+        body = request.form()
+        view = body.get("view")
+        if not body.get("trigger_id"):
+            return self.error("invalid_trigger_id")
+        if not isinstance(view, dict) or view.get("type") != "modal" or not view.get("blocks"):
+            return self.error("invalid_arguments")
+        self.views.append(body)
+        return self.ok(view={**view, "id": f"V{len(self.views):04d}"})
+
+    @route("POST", "/response/(?P<name>[A-Za-z0-9_-]+)")
+    def response(self, request: FakeRequest) -> FakeResponse:
+        self.responses.append({"name": request.match["name"], **request.form()})
+        return FakeResponse(200, None)
+
+
+# -- what Slack sends to an app ------------------------------------------------------------
+
+
+def slack_signature(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    """``X-Slack-Signature``: v0, HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    signed = f"v0:{timestamp}:".encode() + body
+    return "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signed_form(
+    form: dict[str, str], timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> tuple[bytes, dict[str, str]]:
+    """A form body as Slack posts it, and its signed headers."""
+    body = urlencode(form).encode()
+    sent_at = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(sent_at),
+        "X-Slack-Signature": slack_signature(body, sent_at, secret),
+    }
+    return body, headers
+
+
+def trigger_id() -> str:
+    return f"{next(_triggers)}.{int(time.time())}.a1b2c3"
+
+
+def button_click(
+    fake: FakeSlack, action: str, value: str, user: str, channel: str, team: str
+) -> dict[str, str]:
+    """The form of a ``block_actions`` interaction: ``user`` clicked button ``action``."""
+    trigger = trigger_id()
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "acme"},
+        "user": {"id": user, "team_id": team},
+        "api_app_id": "A0APP",
+        "trigger_id": trigger,
+        "response_url": fake.response_url(f"r{trigger.split('.')[0]}"),
+        "container": {"type": "message", "channel_id": channel, "message_ts": "1"},
+        "channel": {"id": channel, "name": "access-requests"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action,
+                "block_id": "decision",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return {"payload": json.dumps(payload)}

@@ -114,8 +114,29 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN replay_of TEXT REFERENCES runs(id);
     """,
+    # The Slack outbox: one row per message about a request. ``due_at`` is set while the
+    # message has something new to say (posting it, or updating it in place), NULL once
+    # Slack has the request's state ``sent_state``.
+    """
+    CREATE TABLE slack_messages (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        kind TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        target TEXT NOT NULL,
+        channel TEXT,
+        ts TEXT,
+        sent_state TEXT,
+        due_at REAL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX slack_messages_due ON slack_messages(due_at);
+    CREATE INDEX slack_messages_request ON slack_messages(request_id);
+    """,
     # Deliveries keep what they created in columns; runs call their lifecycle ``state``
-    # (``outcome`` is the executor's); runs and timers carry a host's lease.
+    # (``outcome`` is the executor's); runs, timers and Slack messages carry a host's lease.
     """
     CREATE TABLE deliveries_by_column (
         source TEXT NOT NULL,
@@ -136,5 +157,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN lease_until REAL;
     ALTER TABLE timers ADD COLUMN lease_owner TEXT;
     ALTER TABLE timers ADD COLUMN lease_until REAL;
+    ALTER TABLE slack_messages ADD COLUMN lease_owner TEXT;
+    ALTER TABLE slack_messages ADD COLUMN lease_until REAL;
     """,
 )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..user import User
-from ._call import call_integration
+from ._call import call_integration, users
 
 
 def get_repo_collaborators(*, repo_name: str, roles: Iterable[str]) -> list[User]:
-    answer: list[User] = call_integration(
+    answer = call_integration(
         "github", "get_repo_collaborators", repo_name=repo_name, roles=list(roles)
     )
-    return answer
+    return users(answer, "github")
 
 
 __all__ = ["get_repo_collaborators"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..user import User
-from ._call import call_integration
+from ._call import call_integration, users
 
 
 def is_user_in_group(user: User, *, group_id: str) -> bool:
@@ -13,8 +13,7 @@ def is_user_in_group(user: User, *, group_id: str) -> bool:
 
 
 def users_in_group(*, group_id: str) -> list[User]:
-    answer: list[User] = call_integration("okta", "users_in_group", group_id=group_id)
-    return answer
+    return users(call_integration("okta", "users_in_group", group_id=group_id), "okta")
 
 
 def get_user_info(user: User) -> dict[str, Any]:

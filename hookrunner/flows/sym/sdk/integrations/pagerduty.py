@@ -6,7 +6,7 @@ from enum import Enum
 from typing import Any
 
 from ..user import User
-from ._call import call_integration
+from ._call import call_integration, users
 
 
 class PagerDutyStatus(str, Enum):  # noqa: UP042 (StrEnum is Python 3.11+; hooks run on 3.9)
@@ -48,7 +48,7 @@ def users_on_call(
     schedule_name: str | None = None,
     schedule_id: str | None = None,
 ) -> list[User]:
-    answer: list[User] = call_integration(
+    answer = call_integration(
         "pagerduty",
         "users_on_call",
         escalation_policy_name=escalation_policy_name,
@@ -56,16 +56,16 @@ def users_on_call(
         schedule_name=schedule_name,
         schedule_id=schedule_id,
     )
-    return answer
+    return users(answer, "pagerduty")
 
 
 def users_for_schedule(
     *, schedule_name: str | None = None, schedule_id: str | None = None
 ) -> list[User]:
-    answer: list[User] = call_integration(
+    answer = call_integration(
         "pagerduty", "users_for_schedule", schedule_name=schedule_name, schedule_id=schedule_id
     )
-    return answer
+    return users(answer, "pagerduty")
 
 
 def get_incidents(

@@ -16,7 +16,7 @@ from ..request_destination import (
     SlackUserGroup,
 )
 from ..user import User
-from ._call import call_integration
+from ._call import call_integration, users
 
 CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{6,}$")
 USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
@@ -49,6 +49,14 @@ def channel(
     return SlackChannelName(text, allow_self, timeout)
 
 
+def _conversation(value: SlackChannelID | SlackChannelName | str) -> str:
+    """A channel as the daemon names it: its id, or ``#name``."""
+    destination = channel(value) if isinstance(value, str) else value
+    if isinstance(destination, SlackChannelID):
+        return destination.channel_id
+    return destination.channel_name
+
+
 def group(
     users: Sequence[str | User], allow_self: bool = False, timeout: int | None = None
 ) -> SlackUserGroup:
@@ -68,6 +76,8 @@ def fallback(
 
 
 def send_message(destination: User | RequestDestination, message: str) -> None:
+    if isinstance(destination, User):
+        destination = user(destination)
     call_integration("slack", "send_message", destination=destination, message=message)
 
 
@@ -90,8 +100,8 @@ def is_user_in_group(user: User, *, group_id: str) -> bool:
 
 
 def users_in_channel(channel: SlackChannelID | SlackChannelName | str) -> list[User]:
-    users: list[User] = call_integration("slack", "users_in_channel", channel=channel)
-    return users
+    answer = call_integration("slack", "users_in_channel", channel=_conversation(channel))
+    return users(answer, "slack")
 
 
 __all__ = [

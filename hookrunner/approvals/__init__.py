@@ -1,0 +1,1 @@
+"""Slack approvals (DESIGN §12): announcing requests, and deciding them from Slack."""
