@@ -12,6 +12,7 @@ from typing import Any
 
 from hookrunner.journal.database import Database
 from hookrunner.journal.records import MessageRecord, plain_object
+from hookrunner.journal.runs import unleased
 
 _MESSAGE_COLUMNS = "id, request_id, kind, integration, target, channel, ts, attempt, error, due_at"
 
@@ -69,13 +70,14 @@ class SlackOutbox:
 
     def due_messages(self, now: float, limit: int = 50) -> list[MessageRecord]:
         """Lease up to ``limit`` due messages no live host holds, oldest due first."""
+        free, params = unleased(self._db, now)
         with self._db.write() as tx:
             rows = tx.execute(
                 "UPDATE slack_messages SET lease_owner = ?, lease_until = ? WHERE id IN ("
                 "SELECT id FROM slack_messages WHERE due_at IS NOT NULL AND due_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?"
-                f"{self._db.skip_locked}) RETURNING {_MESSAGE_COLUMNS}",
-                (self._db.owner, now + self._db.lease, now, now, limit),
+                f" AND {free} ORDER BY due_at LIMIT ?{self._db.skip_locked})"
+                f" RETURNING {_MESSAGE_COLUMNS}",
+                (self._db.owner, now + self._db.lease, now, *params, limit),
             ).fetchall()
         return sorted((_message(row) for row in rows), key=lambda m: (m.due_at or 0, m.message_id))
 
@@ -89,11 +91,10 @@ class SlackOutbox:
 
     def next_message_at(self) -> float | None:
         """When the next message no live host holds falls due."""
+        free, params = unleased(self._db, time.time())
         with self._db.read() as tx:
             row = tx.execute(
-                "SELECT MIN(due_at) AS due FROM slack_messages"
-                " WHERE lease_until IS NULL OR lease_until < ?",
-                (time.time(),),
+                f"SELECT MIN(due_at) AS due FROM slack_messages WHERE {free}", params
             ).fetchone()
         return row["due"] if row else None
 

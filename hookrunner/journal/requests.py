@@ -15,7 +15,7 @@ from hookrunner.journal.records import (
     Transition,
     plain_object,
 )
-from hookrunner.journal.runs import RunsAndEvents, marks, where
+from hookrunner.journal.runs import RunsAndEvents, marks, unleased, where
 
 REQUEST_COLUMNS = (
     "id, flow, state, requester, fields, duration_s, error, created_at, escalated_at,"
@@ -183,13 +183,13 @@ class RequestsAndTimers(RunsAndEvents):
     # --- timers --------------------------------------------------------------------------
 
     def claim_timers(self, now: float) -> list[TimerRecord]:
+        free, params = unleased(self._db, now)
         with self._db.write() as tx:
             rows = tx.execute(
                 "UPDATE timers SET lease_owner = ?, lease_until = ? WHERE id IN (SELECT id"
-                " FROM timers WHERE done_at IS NULL AND due_at <= ?"
-                f" AND (lease_until IS NULL OR lease_until < ?){self._db.skip_locked})"
-                f" RETURNING {_TIMER_COLUMNS}",
-                (self._db.owner, now + self._db.lease, now, now),
+                f" FROM timers WHERE done_at IS NULL AND due_at <= ? AND {free}"
+                f"{self._db.skip_locked}) RETURNING {_TIMER_COLUMNS}",
+                (self._db.owner, now + self._db.lease, now, *params),
             ).fetchall()
         return sorted((_timer(row) for row in rows), key=lambda timer: timer.due_at)
 
@@ -212,11 +212,10 @@ class RequestsAndTimers(RunsAndEvents):
             )
 
     def next_timer_at(self) -> float | None:
+        free, params = unleased(self._db, time.time())
         with self._db.read() as tx:
             row = tx.execute(
-                "SELECT MIN(due_at) AS due FROM timers WHERE done_at IS NULL"
-                " AND (lease_until IS NULL OR lease_until < ?)",
-                (time.time(),),
+                f"SELECT MIN(due_at) AS due FROM timers WHERE done_at IS NULL AND {free}", params
             ).fetchone()
         return row["due"] if row else None
 

@@ -73,6 +73,17 @@ def where(**equal: str | None) -> tuple[str, list[str]]:
     return (f"WHERE {clause}" if clause else ""), list(chosen.values())
 
 
+def unleased(db: Database, now: float) -> tuple[str, tuple[Any, ...]]:
+    """A condition for rows no live holder has leased, with its parameters.
+
+    In a fleet a lease holds until it lapses. One daemon owns an exclusive journal: what
+    another process leased is free at once (that process is gone), while the daemon's own
+    leases hold until they lapse."""
+    if db.exclusive:
+        return "(lease_owner IS NULL OR lease_owner <> ? OR lease_until < ?)", (db.owner, now)
+    return "(lease_until IS NULL OR lease_until < ?)", (now,)
+
+
 def marks(values: list[Any] | tuple[Any, ...]) -> str:
     return ", ".join("?" for _ in values)
 
