@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import json
@@ -216,7 +217,7 @@ def bench_journals(tmp: Path, work_repo: WorkRepo, repeat: int, rounds: int) -> 
     if bindir is None:
         print("journals: no PostgreSQL binaries, no comparison")
         return
-    work_repo.commit(BENCH_FLOW)
+    commit_once(work_repo, BENCH_FLOW)
     server = PostgresServer(bindir)
     server.start()
     body = {"sid": "b", "connection_name": "c"}
@@ -245,12 +246,17 @@ def bench_journals(tmp: Path, work_repo: WorkRepo, repeat: int, rounds: int) -> 
         server.close()
 
 
+def commit_once(work_repo: WorkRepo, files: dict[str, str]) -> None:
+    if any(not (work_repo.work / name).exists() for name in files):
+        work_repo.commit(files)
+
+
 def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
     """request -> approve -> escalated, with trivial hooks; against spawning the harness."""
     from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
     from hookrunner.flows.runner import HARNESS
 
-    work_repo.commit(BENCH_FLOW)
+    commit_once(work_repo, BENCH_FLOW)
     executor = {"interpreter": sys.executable}
     (tmp / "flow").mkdir()
     daemon = RunningDaemon(tmp / "flow", str(work_repo.bare), executor=executor,
@@ -441,6 +447,140 @@ def bench_concurrency(tmp: Path, work_repo: WorkRepo, repeat: int) -> None:
         daemon.stop()
         if tool is not None:
             tool.terminate()
+
+
+MODES = ("spawn", "warm")
+
+
+def _ensure_webhook() -> None:
+    """Install adnanh/webhook (Debian package ``webhook``) when it is missing."""
+    if shutil.which("webhook") is None and shutil.which("apt-get") and os.geteuid() == 0:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.run(["apt-get", "install", "-y", "-q", "webhook"], check=False, timeout=600,
+                       **quiet)  # type: ignore[call-overload]  # fmt: skip
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_with_forking_interpreters(pid: int) -> tuple[float, int]:
+    """RSS of the daemon plus its forking interpreters (MiB), and how many there are."""
+    total = process_stats(pid).rss_mib
+    servers = 0
+    children = [
+        c for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
+    ]
+    for child in children:
+        with contextlib.suppress(OSError):
+            if b"forkserver.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+                total += process_stats(int(child)).rss_mib
+                servers += 1
+    return total, servers
+
+
+def _flow_trips(daemon: RunningDaemon, rounds: int) -> list[float]:
+    trips = []
+    with daemon.client("flows-token") as client:
+        for n in range(rounds):
+            started = time.perf_counter()
+            opened = client.post("/v1/flows/bench/requests",
+                                 json={"user": {"email": f"u{n}@example.com"}})  # fmt: skip
+            approved = client.post(f"/v1/requests/{opened.json()['id']}/approve",
+                                   json={"user": {"email": "boss@example.com"}})  # fmt: skip
+            trips.append(time.perf_counter() - started)
+            assert approved.json()["state"] == "escalated", approved.text
+    return trips
+
+
+def bench_modes(tmp: Path, work_repo: WorkRepo, repeat: int, events: int = 200) -> None:
+    """spawn and warm side by side with adnanh/webhook, one run: the trivial session hook's
+    p50 latency at c=1 and events/s at c=4 and 16 (?wait=true), the flow round trip,
+    daemon CPU per event and RSS; each figure min/median/max of ``repeat`` runs."""
+    tmp.mkdir()
+    _ensure_webhook()
+    commit_once(work_repo, BENCH_FLOW)
+    hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
+    daemons = {}
+    for mode in MODES:
+        (tmp / mode).mkdir()
+        daemons[mode] = RunningDaemon(
+            tmp / mode, str(work_repo.bare), log={"level": "warning"},
+            executor={"max_concurrency": 16, "interpreter": sys.executable, "mode": mode},
+        )  # fmt: skip
+        daemons[mode].start()
+    tool = _webhook_tool(tmp, hook)
+    body = {"sid": "b", "connection_name": "c"}
+    figures: dict[str, list[float]] = collections.defaultdict(list)
+    try:
+        senders: dict[str, Callable[[int], None]] = {}
+        clients = []
+        for mode, daemon in daemons.items():
+            client = daemon.client("events-token")
+            clients.append(client)
+
+            def post(_n: int, client: httpx.Client = client) -> None:
+                answer = client.post("/v1/events/session-open?wait=true", json=body)
+                assert answer.status_code == 200, answer.text
+
+            senders[mode] = post
+        if tool is not None:
+            plain = httpx.Client(timeout=60)
+            clients.append(plain)
+
+            def post_webhook(_n: int) -> None:
+                assert plain.post(tool.url, json=body).status_code == 200  # type: ignore[union-attr]
+
+            senders["webhook"] = post_webhook
+        for send in senders.values():
+            load(send, 20, 4)  # warm up: the first run starts the forking interpreter
+        for _ in range(repeat):
+            for name, send in senders.items():
+                pid = daemons[name].process.pid if name in daemons else None  # type: ignore[union-attr]
+                cpu = _cpu_seconds(pid) if pid else 0.0
+                _rate, latencies = load(send, events // 2, 1)
+                figures[f"{name} p50"].append(percentile(latencies, 0.5) * 1000)
+                for concurrency in (4, 16):
+                    rate, _lat = load(send, events, concurrency)
+                    figures[f"{name} c={concurrency}"].append(rate)
+                if pid:
+                    used = _cpu_seconds(pid) - cpu
+                    figures[f"{name} cpu"].append(used / (events * 2 + events // 2) * 1000)
+                    figures[f"{name} rss"].append(_rss_with_forking_interpreters(pid)[0])
+            for mode, daemon in daemons.items():
+                figures[f"{mode} flow"].append(statistics.median(_flow_trips(daemon, 10)) * 1000)
+        for client in clients:
+            client.close()
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()
+        if tool is not None:
+            tool.terminate()
+    names = [*MODES, *(["webhook"] if tool is not None else [])]
+    print("modes, min/median/max of", repeat, "runs:")
+    for name in names:
+        line = (f"  {name:<8} c=1 p50 {spread(figures[f'{name} p50'], ' ms')};"
+                f" c=4 {spread(figures[f'{name} c=4'], ' ev/s')};"
+                f" c=16 {spread(figures[f'{name} c=16'], ' ev/s')}")  # fmt: skip
+        print(line)
+        if name in daemons:
+            print(f"           flow round trip {spread(figures[f'{name} flow'], ' ms')};"
+                  f" daemon CPU/event {spread(figures[f'{name} cpu'], ' ms')};"
+                  f" RSS daemon+forking {spread(figures[f'{name} rss'], ' MiB')}")  # fmt: skip
+    if tool is None:
+        print("  adnanh/webhook not installed (apt-get install webhook): no comparison")
+        return
+    for mode in MODES:
+        ratio = [m / w for m, w in zip(figures[f"{mode} c=4"], figures["webhook c=4"], strict=True)]
+        latency = [
+            m / w for m, w in zip(figures[f"{mode} p50"], figures["webhook p50"], strict=True)
+        ]
+        print(
+            f"  {mode}/webhook: c=4 events/s {spread(ratio, 'x')}; c=1 p50 {spread(latency, 'x')}"
+        )
+    flow = [s / w for s, w in zip(figures["spawn flow"], figures["warm flow"], strict=True)]
+    print(f"  flow round trip spawn/warm {spread(flow, 'x')}")
 
 
 ISOLATION_VARIANTS = ("none", "cgroup", "sandbox", "both")
@@ -734,19 +874,23 @@ def main() -> None:
     parser.add_argument("--syncs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--only", default="", help="run one figure: slack, journals")
+    parser.add_argument("--only", choices=["modes", "slack", "journals"], help="run one figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-") as scratch:
         tmp = Path(scratch)
         work_repo = WorkRepo(tmp / "git")
         work_repo.commit({"hoop-hooks/session-open.runbook.py": TRIVIAL_HOOK})
         hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
+        if args.only == "modes":
+            bench_modes(tmp / "modes", work_repo, args.repeat)
+            return
         if args.only == "slack":
             bench_slack_click(tmp, work_repo, args.runs)
             return
         if args.only == "journals":
             bench_journals(tmp / "journals", work_repo, args.repeat, args.runs)
             return
+        bench_modes(tmp / "modes", work_repo, args.repeat)
         bench_interpreter_flags(hook, args.runs)
         bench_dry_run(work_repo.work, args.runs)
         bench_git_calls(work_repo.bare, tmp / "state")

@@ -85,6 +85,10 @@ class ExecutorSettings(_Section):
     max_file_bytes: int = Field(default=64 << 20, ge=0)
     sandbox: Literal["auto", "bwrap", "none"] = "auto"
     cgroup: Literal["auto", "required", "off"] = "auto"
+    # warm: fork hooks from a pre-started interpreter per hook environment (DESIGN §5).
+    mode: Literal["warm", "spawn"] = "warm"
+    warm_max_forks: int = Field(default=1000, ge=1)
+    warm_max_age: float = Field(default=600, gt=0)
 
 
 class RetrySettings(_Section):

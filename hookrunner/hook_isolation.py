@@ -46,8 +46,11 @@ def start_isolation(
     settings: Settings, config_file: str | None, shown: Sequence[Path]
 ) -> Isolation:
     """Probe and set up account, sandbox and cgroups; ``IsolationUnavailable`` if required
-    ones are missing. ``shown``: what a sandboxed hook sees again (snapshots, channel)."""
+    ones are missing. ``shown``: what a sandboxed hook sees again (snapshots, channel);
+    the hook environments (their venvs, DESIGN §13) are shown read-only too, all under
+    the otherwise hidden state directory."""
     executor = settings.executor
     hidden = private_paths(settings, config_file)
-    readable = [path.absolute() for path in shown]
+    environments = settings.state.dir / "environments"
+    readable = [path.absolute() for path in [*shown, environments]]
     return setup(executor.user, executor.sandbox, executor.cgroup, hidden, readable)

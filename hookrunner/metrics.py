@@ -22,6 +22,11 @@ RUN_PEAK_MEMORY = Histogram(
     "Peak memory of one hook attempt's cgroup (where the memory controller is available)",
     buckets=tuple(float(1 << n) for n in range(22, 33)),  # 4 MiB .. 4 GiB
 )
+HOOK_STARTS = Counter(
+    "hookrunner_hook_starts_total",
+    "Hook processes started, by how: forked from a warm interpreter or spawned",
+    ["mode"],
+)
 QUEUE_DEPTH = Gauge("hookrunner_queue_depth", "Runs waiting in the journal")
 GIT_SYNCS = Counter("hookrunner_git_sync_total", "Git syncs by result", ["result"])
 GIT_SYNC_DURATION = Histogram("hookrunner_git_sync_duration_seconds", "Wall time of one git sync")

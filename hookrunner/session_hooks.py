@@ -9,7 +9,14 @@ import time
 
 from hookrunner.config import ExecutorSettings
 from hookrunner.environments import interpreter_for
-from hookrunner.execution import Limits, RunResult, RunSpec, execute, hook_environment
+from hookrunner.execution import (
+    Limits,
+    RunResult,
+    RunSpec,
+    WarmPolicy,
+    execute,
+    hook_environment,
+)
 from hookrunner.payloads import (
     PAYLOAD_ENV,
     PAYLOAD_FILE_ENV,
@@ -24,6 +31,13 @@ from hookrunner.repo import SESSION_HOOK_FILES, HookIndex
 
 def limits_from(settings: ExecutorSettings) -> Limits:
     return Limits(settings.max_processes, settings.max_memory_bytes, settings.max_file_bytes)
+
+
+def warm_policy(settings: ExecutorSettings) -> WarmPolicy | None:
+    """How runs are forked in warm mode; ``None``: they are spawned."""
+    if settings.mode != "warm":
+        return None
+    return WarmPolicy(settings.warm_max_forks, settings.warm_max_age)
 
 
 def hook_name(kind: str) -> str:
@@ -59,6 +73,7 @@ def session_run_spec(
         limits=limits_from(settings),
         user=settings.user,
         files={PAYLOAD_FILE_ENV: full_json(payload)} if truncated else {},
+        warm=warm_policy(settings),
     )
 
 

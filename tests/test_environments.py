@@ -25,12 +25,14 @@ from daemon_harness import RunningDaemon
 from prometheus_client import REGISTRY
 from wheelhouse import build_package
 
-from hookrunner.config import EnvironmentSettings, ExecutorSettings, RepoSettings
+from hookrunner.config import EnvironmentSettings, ExecutorSettings, RepoSettings, Settings
 from hookrunner.environments import EnvironmentBuildError, EnvironmentStore, active_store
 from hookrunner.environments.installers import PipInstaller
 from hookrunner.environments.requirements import check
+from hookrunner.execution import Isolation, activate_isolation
 from hookrunner.flows.definition import load_flow
 from hookrunner.flows.runner import FlowRunner
+from hookrunner.hook_isolation import start_isolation
 from hookrunner.payloads import parse_session_event
 from hookrunner.repo import HookIndex, Repository, Snapshot, build_index
 from hookrunner.session_hooks import run_session_hook
@@ -86,14 +88,21 @@ class Deployment:
         report = self.repository.refresh()
         assert report is not None and report.ok, report
 
-    def run_hook(self, index: HookIndex | None = None) -> str:
+    def run_hook(
+        self, index: HookIndex | None = None, settings: ExecutorSettings | None = None
+    ) -> str:
         index = index or self.repository.last_good()
         assert index is not None
         event = parse_session_event("session-open", {"sid": "s1", "connection_name": "pg"})
         with active_store(self.store):
             result = asyncio.run(
                 run_session_hook(
-                    event, index, ExecutorSettings(), run_id="r", event_id="e", attempt=1
+                    event,
+                    index,
+                    settings or ExecutorSettings(),
+                    run_id="r",
+                    event_id="e",
+                    attempt=1,
                 )
             )
         assert result.status == "succeeded", result.stderr
@@ -116,6 +125,28 @@ def test_a_hook_importing_a_package_runs_in_its_environment(deployment: Deployme
     version, prefix = deployment.run_hook().split()
     assert version == "1.0"
     assert Path(prefix).parent == deployment.store.root
+
+
+@pytest.mark.parametrize("mode", ["spawn", "warm"])
+def test_a_sandboxed_hook_imports_a_package_from_its_environment(
+    deployment: Deployment, tmp_path: Path, mode: str
+) -> None:
+    """The sandbox hides the state directory; the environments under it are shown again."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    deployment.push("hrtiny==1.0\n")
+    deployment.sync()
+    settings = Settings(
+        state={"dir": str(tmp_path / "state")}, executor={"sandbox": "bwrap", "mode": mode}
+    )
+    isolation = start_isolation(settings, None, [deployment.repository.store.snapshots])
+    activate_isolation(isolation)
+    try:
+        version, prefix = deployment.run_hook(settings=settings.executor).split()
+    finally:
+        activate_isolation(Isolation())
+        isolation.close()
+    assert version == "1.0" and Path(prefix).parent == deployment.store.root
 
 
 def test_a_hook_without_requirements_runs_with_the_configured_interpreter(

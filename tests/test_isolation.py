@@ -25,7 +25,7 @@ import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon, wait_for_run
 
-from hookrunner.execution import Isolation, Limits, RunResult, RunSpec, execute
+from hookrunner.execution import Isolation, Limits, RunResult, RunSpec, WarmPolicy, execute
 from hookrunner.execution.cgroups import CgroupTree
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.isolation import setup as isolation_setup
@@ -142,6 +142,8 @@ class Target:
         (credentials / "hoop_webhook_secret").write_text(HOOP_SECRET_FILE_VALUE)
         (credentials / "git_password").write_text(GIT_PASSWORD)
         self.credentials = credentials
+        self.mode = executor["mode"]
+        self.sandboxed = executor["sandbox"] == "bwrap"
         self.pid_file = base / "daemon.pid"
         self.daemon = RunningDaemon(
             base,
@@ -202,12 +204,44 @@ SETUPS = {
 }
 
 
-@pytest.fixture(params=sorted(SETUPS))
+MODES = ["spawn", "warm"]
+
+
+def hook_starts(daemon: RunningDaemon) -> dict[str, float]:
+    """How the daemon has started hooks so far: mode -> count."""
+    with daemon.client("read-token") as reader:
+        metrics = reader.get("/metrics").text
+    starts = {}
+    for line in metrics.splitlines():
+        if line.startswith("hookrunner_hook_starts_total{"):
+            mode = line.split('mode="', 1)[1].split('"', 1)[0]
+            starts[mode] = float(line.rsplit(" ", 1)[1])
+    return starts
+
+
+def check_mode(daemon: RunningDaemon, mode: str, sandboxed: bool) -> None:
+    """Warm mode forked the hooks, except sandboxed ones (spawned: DESIGN §5 warm mode),
+    and ``status`` says so."""
+    starts = hook_starts(daemon)
+    forked = mode == "warm" and not sandboxed
+    assert (starts.get("warm", 0) > 0) == forked, starts
+    assert (starts.get("spawn", 0) > 0) == (not forked), starts
+    with daemon.client("read-token") as reader:
+        warm = reader.get("/v1/status").json()["isolation"]["warm"]
+    assert (warm["interpreters"] > 0) == forked, warm
+    assert any("sandboxed" in reason for reason in warm["fallbacks"]) == (
+        mode == "warm" and sandboxed
+    )
+
+
+@pytest.fixture(params=[(setup, mode) for setup in sorted(SETUPS) for mode in MODES],
+                ids=lambda param: "-".join(param))  # fmt: skip
 def target(
     request: pytest.FixtureRequest, private_base: Path, work_repo: WorkRepo
 ) -> Iterator[Target]:
     needs_root()
-    executor = dict(SETUPS[request.param])
+    setup, mode = request.param
+    executor = {**SETUPS[setup], "mode": mode}
     if executor["sandbox"] == "bwrap":
         needs_bwrap()
     executor["interpreter"] = SYSTEM_PYTHON if executor["user"] else sys.executable
@@ -239,6 +273,7 @@ def test_a_hook_reaches_no_secret_cannot_change_its_snapshot_or_kill_the_daemon(
         }, attempt  # fmt: skip
         assert report["credentials"] in (None, [])  # refused, or an empty mount
         assert daemon_alive(daemon)
+    check_mode(daemon, target.mode, target.sandboxed)
 
 
 def test_a_flow_hook_cannot_kill_the_daemon(target: Target) -> None:
@@ -247,6 +282,7 @@ def test_a_flow_hook_cannot_kill_the_daemon(target: Target) -> None:
         answer = client.post("/v1/flows/attack/prompt", json={"user": {"email": "a@example.com"}})
     assert answer.status_code == 200, answer.text
     assert daemon_alive(target.daemon)
+    check_mode(daemon, target.mode, target.sandboxed)
 
 
 # Finding 2: what escaped the process-group and marker cleanup. Each leaves something
@@ -309,22 +345,30 @@ def escaped(root: Path) -> list[str]:
     return found
 
 
-@pytest.fixture(params=["none", "bwrap"])
+class EscapeDaemon(RunningDaemon):
+    mode = "spawn"
+    sandboxed = False
+
+
+@pytest.fixture(params=[(sandbox, mode) for sandbox in ("none", "bwrap") for mode in MODES],
+                ids=lambda param: "-".join(param))  # fmt: skip
 def escape_daemon(
     request: pytest.FixtureRequest, tmp_path: Path, work_repo: WorkRepo
-) -> Iterator[RunningDaemon]:
+) -> Iterator[EscapeDaemon]:
     needs_cgroup()
-    if request.param == "bwrap":
+    sandbox, mode = request.param
+    if sandbox == "bwrap":
         needs_bwrap()
     work_repo.commit(
         {"hoop-hooks/session-open.runbook.py": SELECTOR}
         | {f"hoop-hooks/{name}.py": source for name, source in ESCAPES.items()}
     )
-    executor = {"interpreter": sys.executable, "timeout": 3, "kill_grace": 0.5,
-                "cgroup": "required", "sandbox": request.param, "max_processes": 1024}  # fmt: skip
-    daemon = RunningDaemon(
+    executor = {"interpreter": sys.executable, "timeout": 3, "kill_grace": 0.5, "mode": mode,
+                "cgroup": "required", "sandbox": sandbox, "max_processes": 1024}  # fmt: skip
+    daemon = EscapeDaemon(
         tmp_path, str(work_repo.bare), executor=executor, retry={"max_attempts": 3}
     )
+    daemon.mode, daemon.sandboxed = mode, sandbox == "bwrap"
     daemon.start()
     yield daemon
     daemon.stop()
@@ -335,23 +379,25 @@ def escape_daemon(
 
 @pytest.mark.parametrize("escape", ["setsid_env_i", "kworker", "fork_loop"])
 def test_nothing_a_hook_starts_outlives_its_run(
-    escape_daemon: RunningDaemon, escape: str, tmp_path: Path
+    escape_daemon: EscapeDaemon, escape: str, tmp_path: Path
 ) -> None:
     run = run_session_hook(escape_daemon, escape)
     assert run["status"] == "succeeded", (run["stdout"], run["stderr"])
     assert escaped(tmp_path) == []
     assert run_session_hook(escape_daemon, "trivial")["status"] == "succeeded"
+    check_mode(escape_daemon, escape_daemon.mode, escape_daemon.sandboxed)
 
 
 def test_a_hook_that_times_out_on_every_attempt_leaves_nothing(
-    escape_daemon: RunningDaemon, tmp_path: Path
+    escape_daemon: EscapeDaemon, tmp_path: Path
 ) -> None:
     run = run_session_hook(escape_daemon, "timeout")
     assert run["status"] == "dead" and run["attempt"] == 3 and run["outcome"] == "timed_out"
     assert escaped(tmp_path) == []
+    check_mode(escape_daemon, escape_daemon.mode, escape_daemon.sandboxed)
 
 
-def test_the_run_record_has_the_cgroups_cpu_time(escape_daemon: RunningDaemon) -> None:
+def test_the_run_record_has_the_cgroups_cpu_time(escape_daemon: EscapeDaemon) -> None:
     run = run_session_hook(escape_daemon, "fork_loop")
     assert run["cpu_s"] is not None and run["cpu_s"] > 0
     with escape_daemon.client("read-token") as reader:
@@ -452,6 +498,10 @@ def hook_spec(directory: Path, source: str, **fields: Any) -> RunSpec:
     )  # fmt: skip
 
 
+def warm(mode: str) -> WarmPolicy | None:
+    return WarmPolicy() if mode == "warm" else None
+
+
 def sandbox_and_cgroup(hidden: list[Path], readable: list[Path]) -> Isolation:
     needs_bwrap()
     needs_cgroup()
@@ -507,7 +557,8 @@ def test_a_timed_out_sandboxed_hook_gets_sigterm_before_the_kill(tmp_path: Path)
     assert outcome.status == "timed_out" and "cleaned up" in outcome.stdout
 
 
-def test_the_run_cgroup_measures_cpu_time_and_peak_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_the_run_cgroup_measures_cpu_time_and_peak_memory(tmp_path: Path, mode: str) -> None:
     needs_cgroup()
     source = """
         import time
@@ -521,10 +572,11 @@ def test_the_run_cgroup_measures_cpu_time_and_peak_memory(tmp_path: Path) -> Non
     isolation = isolation_setup("", "none", "required", [], [])
     assert isolation.cgroups is not None
     try:
-        outcome = asyncio.run(execute(hook_spec(tmp_path, source), isolation))
+        outcome = asyncio.run(execute(hook_spec(tmp_path, source, warm=warm(mode)), isolation))
     finally:
         isolation.close()
     assert outcome.status == "succeeded", outcome.stderr
+    assert outcome.mode == mode
     assert outcome.cpu_s is not None and outcome.cpu_s >= 0.25
     if any(limit.startswith("memory") for limit in isolation.cgroups.enforced):
         assert outcome.peak_memory_bytes is not None and outcome.peak_memory_bytes > 64 << 20
@@ -532,7 +584,8 @@ def test_the_run_cgroup_measures_cpu_time_and_peak_memory(tmp_path: Path) -> Non
         assert outcome.peak_memory_bytes is None
 
 
-def test_the_run_cgroup_bounds_processes_even_for_root(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_the_run_cgroup_bounds_processes_even_for_root(tmp_path: Path, mode: str) -> None:
     needs_cgroup()
     source = """
         import os, time
@@ -552,13 +605,14 @@ def test_the_run_cgroup_bounds_processes_even_for_root(tmp_path: Path) -> None:
     if not any(limit.startswith("pids") for limit in isolation.cgroups.enforced):
         isolation.close()
         pytest.skip("no pids controller for the daemon's cgroups here")
-    spec = hook_spec(tmp_path, source)
+    spec = hook_spec(tmp_path, source, warm=warm(mode))
     spec = RunSpec(**{**spec.__dict__, "limits": LIMITS._replace(max_processes=32)})
     try:
         outcome = asyncio.run(execute(spec, isolation))
     finally:
         isolation.close()
     assert outcome.status == "succeeded", outcome.stderr
+    assert outcome.mode == mode
     assert int(outcome.stdout) < 32  # the hook itself is one of the 32
 
 

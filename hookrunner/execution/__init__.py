@@ -6,6 +6,7 @@ from hookrunner.execution.executor import EX_TEMPFAIL, Outcome, RunSpec, execute
 from hookrunner.execution.isolation import Isolation, activate_isolation, active_isolation
 from hookrunner.execution.limits import Limits
 from hookrunner.execution.result import RETRYABLE, RunResult, RunStatus
+from hookrunner.execution.warm import WarmPolicy
 
 __all__ = [
     "EX_TEMPFAIL",
@@ -17,6 +18,7 @@ __all__ = [
     "RunResult",
     "RunSpec",
     "RunStatus",
+    "WarmPolicy",
     "activate_isolation",
     "active_isolation",
     "execute",

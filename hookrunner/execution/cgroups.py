@@ -253,10 +253,13 @@ class RunCgroup:
         elif "memory" in self.v1 and (self.v1["memory"] / "memory.memsw.limit_in_bytes").exists():
             _write(self.v1["memory"] / "memory.memsw.limit_in_bytes", str(values["memory"]))
 
+    def procs(self) -> list[str]:
+        """The ``cgroup.procs`` of every leaf, in the order a process enters them."""
+        return [str(directory / "cgroup.procs") for directory in [*self.v1.values(), self.path]]
+
     def enter(self, argv: list[str]) -> list[str]:
         """``argv``, started by a shell that first moves itself into every leaf."""
-        procs = [str(directory / "cgroup.procs") for directory in [*self.v1.values(), self.path]]
-        return [SHELL, "-c", ENTER, "hookrunner-enter", *procs, "--", *argv]
+        return [SHELL, "-c", ENTER, "hookrunner-enter", *self.procs(), "--", *argv]
 
     def pids(self) -> list[int]:
         try:

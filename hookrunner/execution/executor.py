@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import pwd
 import shutil
@@ -28,11 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from hookrunner import metrics
 from hookrunner.execution.capture import HeadTail
 from hookrunner.execution.cgroups import RunCgroup, Usage
 from hookrunner.execution.errors import IsolationUnavailable
-from hookrunner.execution.isolation import Isolation, account, active_isolation, switch_prefix
+from hookrunner.execution.isolation import (
+    AMBIENT_CAPABILITIES,
+    Isolation,
+    account,
+    active_isolation,
+    switch_prefix,
+)
 from hookrunner.execution.limits import Limits
+from hookrunner.execution.warm import Key, WarmPolicy, WarmUnavailable, interpreter_env, wait_status
 
 EXEC_MARKER_ENV = "HOOKRUNNER_EXEC_ID"
 EX_TEMPFAIL = 75
@@ -41,6 +50,7 @@ PIPE_CLOSE_WAIT = 2.0
 MAX_KILL_ROUNDS = 20
 
 Status = Literal["succeeded", "failed", "tempfail", "timed_out"]
+Mode = Literal["spawn", "warm"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,8 @@ class RunSpec:
     # ``collect_limit`` bytes of each (one more, so a caller can tell it was cut).
     collect: tuple[str, ...] = ()
     collect_limit: int = 1 << 20
+    # Fork the run from a warm interpreter (``executor.mode = warm``); None: spawn it.
+    warm: WarmPolicy | None = None
 
 
 class Outcome(NamedTuple):
@@ -75,6 +87,7 @@ class Outcome(NamedTuple):
     # From the run's cgroup; None where there is none, or the kernel does not account it.
     peak_memory_bytes: int | None = None
     cpu_s: float | None = None
+    mode: Mode = "spawn"  # how the process was made
 
 
 class _HookProtocol(asyncio.SubprocessProtocol):
@@ -95,6 +108,30 @@ class _HookProtocol(asyncio.SubprocessProtocol):
     def process_exited(self) -> None:
         if not self.exited.done():
             self.exited.set_result(None)
+
+
+class _PipeReader(asyncio.Protocol):
+    """One of a warm child's output pipes, fed to the run's :class:`_HookProtocol`."""
+
+    def __init__(self, hook: _HookProtocol, fd: int) -> None:
+        self.hook = hook
+        self.fd = fd
+
+    def data_received(self, data: bytes) -> None:
+        self.hook.pipe_data_received(self.fd, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.hook.pipe_connection_lost(self.fd, exc)
+
+
+class _Started(NamedTuple):
+    """A running hook, however it was made."""
+
+    pgid: int
+    protocol: _HookProtocol
+    returncode: Callable[[], int | None]
+    close: Callable[[], None]
+    mode: Mode
 
 
 def _read_environ(pid: bytes) -> bytes:
@@ -279,7 +316,6 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
     ``isolation``: the sandbox and cgroups to use; the daemon's (:func:`active`) by default.
     """
     isolation = isolation or active_isolation()
-    loop = asyncio.get_running_loop()
     started_at = time.time()
     clock = time.monotonic()
     marker_value = uuid.uuid4().hex
@@ -304,29 +340,18 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
                 leaf = RunCgroup.create(isolation.cgroups, spec.limits)
             except OSError as exc:
                 return _not_started(spec, f"no cgroup for the run: {exc}", started_at, clock)
-        command = _command(spec, program, user, isolation, private_dir, leaf)
-        child = command.account
-        try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _HookProtocol(loop, spec.max_output_bytes),
-                *command.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=spec.cwd,
-                env=env,
-                start_new_session=True,
-                preexec_fn=command.preexec_fn,
-                user=child.pw_uid if child else None,
-                group=child.pw_gid if child else None,
-                extra_groups=[] if child else None,
-            )
-        except (OSError, ValueError) as exc:
-            if leaf is not None:
-                leaf.remove()
-            return _not_started(spec, str(exc), started_at, clock)
-
-        pgid = transport.get_pid()
+        started = await _start_warm(spec, program, user, isolation, leaf, env)
+        if started is None:
+            command = _command(spec, program, user, isolation, private_dir, leaf)
+            try:
+                started = await _spawn(spec, command, env)
+            except (OSError, ValueError) as exc:
+                if leaf is not None:
+                    leaf.remove()
+                return _not_started(spec, str(exc), started_at, clock)
+        metrics.HOOK_STARTS.labels(started.mode).inc()
+        protocol = started.protocol
+        pgid = started.pgid
         timed_out = False
         finished = False
         try:
@@ -342,12 +367,12 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
             await protocol.exited
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), PIPE_CLOSE_WAIT)
-            exit_code = transport.get_returncode()
+            exit_code = started.returncode()
             finished = True
         finally:
             if not finished:  # cancelled (shutdown): leave nothing running behind us
                 _contain(pgid, marker, leaf)
-            transport.close()
+            started.close()
 
         collected = {}
         for name in spec.collect:
@@ -366,4 +391,104 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
         collected=collected,
         peak_memory_bytes=usage.peak_memory_bytes,
         cpu_s=usage.cpu_s,
+        mode=started.mode,
     )
+
+
+async def _spawn(spec: RunSpec, command: _Command, env: Mapping[str, str]) -> _Started:
+    """Start the launch chain as a new process."""
+    loop = asyncio.get_running_loop()
+    child = command.account
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _HookProtocol(loop, spec.max_output_bytes),
+        *command.argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=spec.cwd,
+        env=env,
+        start_new_session=True,
+        preexec_fn=command.preexec_fn,
+        user=child.pw_uid if child else None,
+        group=child.pw_gid if child else None,
+        extra_groups=[] if child else None,
+    )
+    return _Started(transport.get_pid(), protocol, transport.get_returncode, transport.close,
+                    "spawn")  # fmt: skip
+
+
+def _warm_key(
+    spec: RunSpec, program: str, user: pwd.struct_passwd | None, isolation: Isolation,
+    env: Mapping[str, str],
+) -> Key:  # fmt: skip
+    """Which forking interpreter may fork this run; :class:`WarmUnavailable` when forking
+    it would hold it less than spawning it does."""
+    if isolation.sandbox is not None:
+        raise WarmUnavailable("sandboxed hooks are spawned (each gets its own namespaces)")
+    if len(spec.argv) < 2 or spec.argv[1].startswith("-"):
+        raise WarmUnavailable("the command does not run a file")
+    env_key = tuple(sorted(interpreter_env(env).items()))
+    if user is None:  # nothing to switch: it starts as spawned hooks do, without capabilities
+        prefix = switch_prefix(None)
+        if prefix is None:
+            raise WarmUnavailable("no setpriv to drop the daemon's capabilities")
+        return Key(program, env_key, tuple(prefix), None, spec.limits)
+    if os.geteuid() != 0 and not AMBIENT_CAPABILITIES:
+        raise WarmUnavailable("the daemon cannot switch a forked child to the hook account")
+    # It keeps the daemon's account, so hooks cannot signal or trace it; each child
+    # switches to the hook account (and so drops every capability) before the hook runs.
+    return Key(program, env_key, (), (user.pw_uid, user.pw_gid), spec.limits)
+
+
+async def _start_warm(
+    spec: RunSpec, program: str, user: pwd.struct_passwd | None, isolation: Isolation,
+    leaf: RunCgroup | None, env: Mapping[str, str],
+) -> _Started | None:  # fmt: skip
+    """Fork the run from a warm interpreter; the child is in the run's cgroup before it
+    says it is ready, and runs nothing of the hook before that. ``None``: spawn it instead
+    (``spec.warm`` unset, or warm cannot hold it as spawn does)."""
+    if spec.warm is None:
+        return None
+    loop = asyncio.get_running_loop()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    # The spawn chain starts with /bin/sh entering the cgroup, which exports PWD.
+    run_env = {"PWD": os.path.realpath(spec.cwd), **env}
+    try:
+        if leaf is None:
+            raise WarmUnavailable("no run cgroup for a forked child to enter")
+        key = _warm_key(spec, program, user, isolation, env)
+        document = {"file": spec.argv[1], "args": spec.argv[2:], "cwd": str(spec.cwd),
+                    "env": run_env, "account": key.account, "cgroups": leaf.procs()}  # fmt: skip
+        child = await isolation.warm.fork(key, spec.warm, document, (stdout_w, stderr_w))
+    except WarmUnavailable as exc:
+        for fd in (stdout_r, stdout_w, stderr_r, stderr_w):
+            os.close(fd)
+        isolation.warm.fall_back(str(exc))
+        return None
+    os.close(stdout_w)
+    os.close(stderr_w)
+    protocol = _HookProtocol(loop, spec.max_output_bytes)
+    pipes = []
+    for fd, read_end in ((1, stdout_r), (2, stderr_r)):
+        pipe = os.fdopen(read_end, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(
+            functools.partial(_PipeReader, protocol, fd), pipe
+        )
+        pipes.append(transport)
+    exit_code: list[int | None] = []
+
+    async def reap() -> None:
+        exit_code.append(await wait_status(child.channel))
+        protocol.process_exited()
+
+    waiter = asyncio.ensure_future(reap())
+
+    def close() -> None:
+        waiter.cancel()
+        child.channel.close()
+        for pipe_transport in pipes:
+            pipe_transport.close()
+
+    return _Started(child.pid, protocol, lambda: exit_code[0] if exit_code else None, close,
+                    "warm")  # fmt: skip

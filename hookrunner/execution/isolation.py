@@ -18,6 +18,7 @@ from typing import Any
 from hookrunner.execution.cgroups import CgroupTree
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.sandbox import Sandbox
+from hookrunner.execution.warm import WarmPool
 
 SETPRIV = shutil.which("setpriv")
 
@@ -72,6 +73,7 @@ class Isolation:
         self.sandbox = sandbox
         self.cgroups = cgroups
         self.warnings = list(warnings)
+        self.warm = WarmPool(cgroups)  # the forking interpreters of warm mode
 
     def status(self) -> dict[str, Any]:
         return {
@@ -79,9 +81,11 @@ class Isolation:
             "sandbox": "bwrap" if self.sandbox else "none",
             "cgroup": self.cgroups.enforced if self.cgroups else None,
             "warnings": self.warnings,
+            "warm": self.warm.status(),
         }
 
     def close(self) -> None:
+        self.warm.close()
         if self.cgroups is not None:
             self.cgroups.close()
 

@@ -36,6 +36,9 @@ class UsageError(Exception):
 
 def load_tree() -> types.ModuleType:
     """Import the ``sym`` tree as ``sym``, replacing any ``sym`` already imported."""
+    loaded = sys.modules.get("sym")
+    if getattr(loaded, PRELOADED_MARK, False):  # warm mode: forked with the tree loaded
+        return loaded  # type: ignore[return-value]
     for name in [name for name in sys.modules if name == "sym" or name.startswith("sym.")]:
         del sys.modules[name]
     spec = importlib.util.spec_from_file_location(
@@ -54,6 +57,16 @@ def load_tree() -> types.ModuleType:
     sys.modules["hookrunner"] = package
     sys.modules["hookrunner.sdk"] = native
     return tree
+
+
+# Warm mode (execution/warm.py): the forking interpreter calls preload() once, and
+# every flow hook it forks finds the tree loaded.
+PRELOADED_MARK = "__hookrunner_preloaded__"
+
+
+def preload() -> None:
+    setattr(load_tree(), PRELOADED_MARK, True)
+    importlib.import_module("sym._dispatch")
 
 
 def answer(argv: list[str], document_text: str) -> tuple[dict[str, Any], Any]:

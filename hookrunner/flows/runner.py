@@ -24,7 +24,7 @@ from hookrunner.flows.errors import Invalid, MalformedAnswer
 from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
 from hookrunner.integrations.channel import ChannelServer, RunContext
 from hookrunner.integrations.channel_client import TOKEN_ENV
-from hookrunner.session_hooks import limits_from
+from hookrunner.session_hooks import limits_from, warm_policy
 
 HARNESS = Path(__file__).with_name("harness.py")
 STEP_OUTPUT_ENV = "HOOKRUNNER_STEP_OUTPUT"
@@ -144,6 +144,7 @@ class FlowRunner:
             files=files,
             collect=tuple(files),
             collect_limit=MAX_ANSWER_BYTES,
+            warm=warm_policy(self.settings),
         )
         try:
             outcome = await execute(spec)
