@@ -193,6 +193,59 @@ BENCH_FLOW = {
 }
 
 
+def flow_round_trips(daemon: RunningDaemon, rounds: int) -> list[float]:
+    """Seconds for request -> approve -> escalated, each of ``rounds`` times."""
+    trips = []
+    with daemon.client("flows-token") as client:
+        for n in range(rounds):
+            started = time.perf_counter()
+            opened = client.post("/v1/flows/bench/requests",
+                                 json={"user": {"email": f"u{n}@example.com"}})  # fmt: skip
+            approved = client.post(f"/v1/requests/{opened.json()['id']}/approve",
+                                   json={"user": {"email": "boss@example.com"}})  # fmt: skip
+            trips.append(time.perf_counter() - started)
+            assert approved.json()["state"] == "escalated", approved.text
+    return trips
+
+
+def bench_journals(tmp: Path, work_repo: WorkRepo, repeat: int, rounds: int) -> None:
+    """Events/s at c=4 (?wait=true) and the flow round trip, on SQLite and on PostgreSQL
+    (a local server in a temporary directory, 127.0.0.1), in the same run."""
+    from postgres_server import PostgresServer, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        print("journals: no PostgreSQL binaries, no comparison")
+        return
+    commit_once(work_repo, BENCH_FLOW)
+    server = PostgresServer(bindir)
+    server.start()
+    body = {"sid": "b", "connection_name": "c"}
+    try:
+        for name, url in (("sqlite", ""), ("postgresql", server.new_database())):
+            (tmp / name).mkdir(parents=True)
+            daemon = RunningDaemon(
+                tmp / name, str(work_repo.bare), log={"level": "warning"}, journal={"url": url},
+                executor={"interpreter": sys.executable, "max_concurrency": 4},
+            )  # fmt: skip
+            daemon.start()
+            try:
+                with daemon.client("events-token") as client:
+
+                    def post(_n: int, client: httpx.Client = client) -> None:
+                        answer = client.post("/v1/events/session-open?wait=true", json=body)
+                        assert answer.status_code == 200, answer.text
+
+                    rates = [load(post, 200, 4)[0] for _ in range(repeat)]
+                trips = [trip * 1000 for trip in flow_round_trips(daemon, rounds)]
+            finally:
+                daemon.stop()
+            print(f"{name:<10} c=4 events/s {spread(rates)}; flow round trip"
+                  f" {spread(trips, ' ms')} over {rounds}")  # fmt: skip
+    finally:
+        server.close()
+
+
 def commit_once(work_repo: WorkRepo, files: dict[str, str]) -> None:
     if any(not (work_repo.work / name).exists() for name in files):
         work_repo.commit(files)
@@ -218,17 +271,10 @@ def bench_flow(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
         started = time.perf_counter()
         subprocess.run([sys.executable, str(HARNESS), str(impl), "on_approve"], env=env, check=True)
         baseline.append(time.perf_counter() - started)
-    trips, processes, per_process = [], 0, []
+    processes, per_process = 0, []
     try:
-        with daemon.client("flows-token") as client, daemon.client("read-token") as reader:
-            for n in range(rounds):
-                started = time.perf_counter()
-                opened = client.post("/v1/flows/bench/requests",
-                                     json={"user": {"email": f"u{n}@example.com"}})  # fmt: skip
-                approved = client.post(f"/v1/requests/{opened.json()['id']}/approve",
-                                       json={"user": {"email": "boss@example.com"}})  # fmt: skip
-                trips.append(time.perf_counter() - started)
-                assert approved.json()["state"] == "escalated", approved.text
+        trips = flow_round_trips(daemon, rounds)
+        with daemon.client("read-token") as reader:
             runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
             processes = len(runs) // rounds
             per_process = [run["duration_s"] for run in runs]
@@ -828,7 +874,7 @@ def main() -> None:
     parser.add_argument("--syncs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--only", choices=["modes", "slack"], help="run one figure")
+    parser.add_argument("--only", choices=["modes", "slack", "journals"], help="run one figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-") as scratch:
         tmp = Path(scratch)
@@ -840,6 +886,9 @@ def main() -> None:
             return
         if args.only == "slack":
             bench_slack_click(tmp, work_repo, args.runs)
+            return
+        if args.only == "journals":
+            bench_journals(tmp / "journals", work_repo, args.repeat, args.runs)
             return
         bench_modes(tmp / "modes", work_repo, args.repeat)
         bench_interpreter_flags(hook, args.runs)
@@ -856,6 +905,7 @@ def main() -> None:
         bench_flow(tmp, work_repo, args.runs)
         bench_slack_click(tmp, work_repo, args.runs)
         bench_integration_calls(tmp / "integrations", args.runs * 10)
+        bench_journals(tmp / "journals", work_repo, args.repeat, args.runs)
 
 
 if __name__ == "__main__":

@@ -285,7 +285,7 @@ def dry_run_flow(
         fail(f"--repo: {exc}")
     except NotFound as exc:
         fail(str(exc))
-    failed = preview.refusal is not None or any(run.status != "succeeded" for run in preview.runs)
+    failed = preview.refusal is not None or any(run.state != "succeeded" for run in preview.runs)
     if as_json:
         click.echo(
             json.dumps(
@@ -362,6 +362,71 @@ def serve(config_file: str | None) -> None:
         sys.exit(run_daemon(config_file))
     except StartupError as exc:
         fail(str(exc))
+
+
+@main.command()
+@config_option
+def migrate(config_file: str | None) -> None:
+    """Bring the journal's schema up to date (the daemon also does at start)."""
+    from hookrunner.daemon import StartupError, connect_journal
+
+    try:
+        journal = connect_journal(settings_from(config_file, only=("state", "journal")))
+    except StartupError as exc:
+        fail(str(exc))
+        return
+    try:
+        click.echo(f"journal: schema version {journal.schema_version}, up to date")
+    finally:
+        journal.close()
+
+
+@main.group("journal")
+def journal_group() -> None:
+    """The journal's storage."""
+
+
+@journal_group.command("copy")
+@click.option("--to", "target_url", required=True, help="postgresql://… of an empty database.")
+@config_option
+def journal_copy(target_url: str, config_file: str | None) -> None:
+    """Copy this host's SQLite journal into PostgreSQL, to grow into a fleet.
+
+    Stop the daemon first; then set journal.url to the target and start it again."""
+    from hookrunner.daemon import StartupError, lock_state_dir
+    from hookrunner.journal import SQLITE_FILE, JournalError
+    from hookrunner.journal.copy import copy_journal
+    from hookrunner.journal.postgres.connection import PostgresDatabase
+    from hookrunner.journal.sqlite.connection import SqliteDatabase
+
+    if not target_url.startswith(("postgresql://", "postgres://")):
+        fail("--to: must be a postgresql://… URL")
+    settings = settings_from(config_file, only=("state", "journal"))
+    source_path = settings.state.dir / SQLITE_FILE
+    if not source_path.is_file():
+        fail(f"{source_path}: no SQLite journal to copy")
+    try:
+        lock = lock_state_dir(settings.state.dir)
+    except StartupError as exc:
+        fail(f"{exc}: stop the daemon first")
+        return
+    try:
+        source = SqliteDatabase(source_path)
+        try:
+            target = PostgresDatabase(target_url, settings.journal.lease, max_size=2)
+            try:
+                copied = copy_journal(source, target)
+            finally:
+                target.close()
+        finally:
+            source.close()
+    except JournalError as exc:
+        fail(f"journal copy: {exc}")
+        return
+    finally:
+        lock.close()
+    counts = ", ".join(f"{count} {table}" for table, count in copied.items())
+    click.echo(f"copied {counts}; set journal.url to the target and start the daemon")
 
 
 def client_options(function: F) -> F:

@@ -145,6 +145,25 @@ class StateSettings(_Section):
     dir: Path = Path("/var/lib/hookrunner")
 
 
+class JournalSettings(_Section):
+    """Where the journal lives (DESIGN §6, §14): empty ``url`` is SQLite in the state dir;
+    ``postgresql://…`` is a database shared by a fleet of hosts."""
+
+    # May carry a password: a secret, never logged.
+    url: SecretStr = SecretStr("")
+    # Seconds a host's claim on a run or timer lasts unless renewed; after that, another
+    # host takes the work over.
+    lease: float = Field(default=30, ge=2)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be empty (SQLite in state.dir) or postgresql://…")
+        return value
+
+
 class LogSettings(_Section):
     format: Literal["json", "console", "auto"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -232,6 +251,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     webhooks: WebhookSettings = WebhookSettings()
     state: StateSettings = StateSettings()
+    journal: JournalSettings = JournalSettings()
     log: LogSettings = LogSettings()
     roles: RoleSettings = RoleSettings()
     integrations: dict[str, IntegrationSettings] = {}
@@ -283,6 +303,10 @@ class LiveSettings:
     @property
     def state(self) -> StateSettings:
         return self.current.state
+
+    @property
+    def journal(self) -> JournalSettings:
+        return self.current.journal
 
     @property
     def log(self) -> LogSettings:

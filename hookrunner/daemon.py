@@ -36,7 +36,7 @@ from hookrunner.flows.timers import TimerLoop
 from hookrunner.hook_isolation import start_isolation
 from hookrunner.integrations.channel import ChannelServer
 from hookrunner.integrations.service import ChannelUnavailable, channel_dir, serve_integrations
-from hookrunner.journal import Journal, open_journal
+from hookrunner.journal import Journal, JournalError, open_journal
 from hookrunner.logs import REPEATS, configure_logging, report_held_repeats
 from hookrunner.repo import Repository
 from hookrunner.server.app import create_app
@@ -89,7 +89,7 @@ def _start_isolation(settings: Settings, config_file: str | None, repository: Re
     log.info("isolation", **isolation.status())
 
 
-def _lock_state_dir(state_dir: Path) -> IO[str]:
+def lock_state_dir(state_dir: Path) -> IO[str]:
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle = (state_dir / "hookrunner.lock").open("w")
     try:
@@ -131,6 +131,20 @@ def _listen_sockets(settings: Settings) -> list[socket.socket]:
     return sockets
 
 
+def connect_journal(settings: Settings) -> Journal:
+    """The configured journal, migrated; why not, in one line."""
+    try:
+        return open_journal(
+            settings.state.dir,
+            settings.journal.url.get_secret_value(),
+            settings.journal.lease,
+            # Workers, timers, locks held by requests in flight and the API's reads.
+            pool=settings.executor.max_concurrency + 16,
+        )
+    except JournalError as exc:
+        raise StartupError(f"journal: {exc}") from None
+
+
 def build_services(
     live: LiveSettings,
     journal: Journal,
@@ -157,7 +171,7 @@ def build_services(
         slack=SlackInteractions(engine, slack),
         outbox=outbox,
     )
-    return services, TimerLoop(journal, engine)
+    return services, TimerLoop(journal, engine, live.journal.lease)
 
 
 class Daemon:
@@ -172,8 +186,12 @@ class Daemon:
 
     async def run(self) -> int:
         settings = self.settings
-        lock = _lock_state_dir(settings.state.dir)
-        journal = open_journal(settings.state.dir)
+        lock = lock_state_dir(settings.state.dir)
+        try:
+            journal = connect_journal(settings)
+        except StartupError:
+            lock.close()
+            raise
         resources = contextlib.ExitStack()
         try:
             channel = resources.enter_context(self._integrations(settings))
@@ -344,7 +362,9 @@ class Daemon:
         if interval is None:
             return
         while True:
-            await asyncio.to_thread(self.services.journal.counts)  # the journal still answers
+            # The process answers even while the database is away: a restart would not help.
+            with contextlib.suppress(JournalError):
+                await asyncio.to_thread(self.services.journal.counts)
             systemd.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
 

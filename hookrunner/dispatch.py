@@ -4,6 +4,10 @@ Workers take due runs from the journal, never from memory, so what is queued sur
 a crash. A run is pinned to one snapshot for its attempt. Tempfail, timeout and
 interruption are retried with ``retry.backoff``; after ``retry.max_attempts`` the run
 is ``dead`` and waits for a person to replay it.
+
+A claimed run is leased to this host; the lease is renewed while its hook runs. When a
+host dies its leases lapse and any host's sweep cuts those attempts short and retries
+them (at-least-once), so work accepted by a host that is gone still runs.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from hookrunner.session_hooks import hook_name, run_session_hook
 log = structlog.get_logger("hookrunner.dispatch")
 IDLE_POLL = 0.5
 JOURNAL_RETRY = 1.0
+# How often ``?wait=true`` reads the journal for runs another host may be running.
+SETTLED_POLL = 0.5
 
 
 class NotReplayable(Exception):
@@ -63,7 +69,14 @@ class Dispatcher:
         self._waiters: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
-        metrics.QUEUE_DEPTH.set_function(lambda: self.journal.counts().get("queued", 0))
+        self._leased: set[str] = set()
+        metrics.QUEUE_DEPTH.set_function(self._queue_depth)
+
+    def _queue_depth(self) -> int:
+        try:
+            return self.journal.counts().get("queued", 0)
+        except JournalError:  # the database is away: the gauge says nothing rather than fail
+            return 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -72,14 +85,29 @@ class Dispatcher:
             asyncio.create_task(self._worker(), name=f"worker-{n}")
             for n in range(self.settings.executor.max_concurrency)
         ]
+        self._lease_keeper = asyncio.create_task(self._keep_leases(), name="leases")
 
     def recover_interrupted(self) -> None:
-        """Runs left ``running`` by a crash become ``interrupted`` attempts, then retry."""
+        """Runs left ``running`` by a crash, or by a host whose lease lapsed, become
+        ``interrupted`` attempts, then retry."""
         for run in self.journal.interrupted_runs():
             result = failed_attempt(run, "interrupted", "the daemon stopped during this attempt")
-            status, next_at = self._next_state(result)
-            self.journal.finish(result, status, next_at)
-            log.warning("run_interrupted", run_id=run.run_id, event_id=run.event_id, status=status)
+            state, next_at = self._next_state(result)
+            if self.journal.finish(result, state, next_at):
+                log.warning(
+                    "run_interrupted", run_id=run.run_id, event_id=run.event_id, state=state
+                )
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of runs in flight, and take over runs whose lease lapsed."""
+        interval = self.settings.journal.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.journal.renew_runs, sorted(self._leased))
+                await asyncio.to_thread(self.recover_interrupted)
+            except JournalError as exc:  # the database is away: leases wait with it
+                log.error("journal_error", error=str(exc))
 
     def submit(
         self, event: SessionEvent, dedup: Delivery | None = None, replay_of: str | None = None
@@ -113,12 +141,19 @@ class Dispatcher:
             future: asyncio.Future[None] = loop.create_future()
             self._waiters[run_id].append(future)
             futures.append(future)
+        deadline = loop.time() + timeout
         try:
-            pending = [
-                f for run_id, f in zip(run_ids, futures, strict=True) if not self._settled(run_id)
-            ]
-            if pending:
-                await asyncio.wait(pending, timeout=timeout)
+            while True:
+                # Another host sharing the journal may run them: look, not only listen.
+                pending = [
+                    future
+                    for run_id, future in zip(run_ids, futures, strict=True)
+                    if not future.done() and not self._settled(run_id)
+                ]
+                remaining = deadline - loop.time()
+                if not pending or remaining <= 0:
+                    break
+                await asyncio.wait(pending, timeout=min(remaining, SETTLED_POLL))
         finally:
             for run_id, future in zip(run_ids, futures, strict=True):
                 with contextlib.suppress(ValueError):
@@ -140,9 +175,10 @@ class Dispatcher:
         if not self._workers:
             return
         _done, pending = await asyncio.wait(self._workers, timeout=grace)
-        for task in pending:
+        # Leases are kept until the last hook has ended.
+        for task in (*pending, self._lease_keeper):
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*pending, self._lease_keeper, return_exceptions=True)
 
     async def _worker(self) -> None:
         while not self._stopping:
@@ -156,10 +192,12 @@ class Dispatcher:
                 await self._idle(claim.next_due)
                 continue
             self.running += 1
+            self._leased.add(claim.run.run_id)
             try:
                 await self._attempt(claim)
             finally:
                 self.running -= 1
+                self._leased.discard(claim.run.run_id)
 
     def _claim(self) -> Claim:
         """In a worker thread: claim a due run and fetch all its attempt needs, in one hop.
@@ -198,19 +236,21 @@ class Dispatcher:
             structlog.contextvars.unbind_contextvars("run_id", "event_id")
             if claim.hooks is not None:
                 self.repository.release(claim.hooks)
-        status, next_at = self._next_state(result)
-        await self._record(result, status, next_at)
+        state, next_at = self._next_state(result)
+        await self._record(result, state, next_at)
         # The run's lifecycle state, and the attempt's executor status as its outcome.
-        report_run(result, status=status, outcome=result.status)
+        report_run(result, status=state, outcome=result.status)
         for future in self._waiters.get(run.run_id, []):
             if not future.done():
                 future.set_result(None)
 
-    async def _record(self, result: RunResult, status: str, next_at: float | None) -> None:
-        """Write the attempt's result, waiting out a full disk rather than dropping it."""
+    async def _record(self, result: RunResult, state: str, next_at: float | None) -> None:
+        """Write the attempt's result, waiting out a full disk or a database outage rather
+        than dropping it."""
         while True:
             try:
-                await asyncio.to_thread(self.journal.finish, result, status, next_at)
+                if not await asyncio.to_thread(self.journal.finish, result, state, next_at):
+                    log.warning("run_taken_over", run_id=result.run_id, attempt=result.attempt)
                 return
             except JournalError as exc:
                 log.error("journal_error", error=str(exc), run_id=result.run_id)

@@ -159,7 +159,7 @@ async def preview_flow(
             elif event == "request":
                 request_id = (await engine.request(slug, user, fields, None)).record.request_id
             elif timer_kind is not None:
-                timer = journal.due_timers(time.time() + 1)[0]
+                timer = journal.claim_timers(time.time() + 1)[0]
                 await engine.fire_timer(timer)
             else:
                 await engine.act(str(request_id), event, user, fields.get("reason"))

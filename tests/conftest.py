@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,27 @@ def stalled_server(port: int) -> Iterator[list[socket.socket]]:
         yield held
     finally:
         listener.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One PostgreSQL cluster for the session, in a temporary directory."""
+    from postgres_server import PostgresServer, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries (initdb, postgres) on this machine")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh database on the session's server; started again if a test stopped it."""
+    if postgres_server.process is None:
+        postgres_server.start()
+    return str(postgres_server.new_database())

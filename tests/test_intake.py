@@ -17,7 +17,7 @@ from conftest import GitDaemon
 from daemon_harness import GIT_SECRET, RunningDaemon, wait_for_run
 from test_daemon import hoop_webhook
 
-from hookrunner.journal import Accepted, Delivery
+from hookrunner.journal import Delivery
 from hookrunner.journal.sqlite import MIGRATIONS, SqliteJournal
 
 
@@ -75,15 +75,26 @@ def test_old_delivery_keys_keep_their_meaning_after_the_migration(tmp_path: Path
     db = sqlite3.connect(path, isolation_level=None)
     for number, script in enumerate(MIGRATIONS[:2], start=1):
         db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-    hoop_answer = Accepted("event-1", ["run-1"], False).to_json()
+
+    def answer(event_id: str, run_ids: list[str]) -> str:  # as the previous release stored it
+        return json.dumps({"event_id": event_id, "run_ids": run_ids})
+
+    hoop_answer = answer("event-1", ["run-1"])
     old_rows = [
-        ("idem:session-open:K1", Accepted("event-2", ["run-2"], False).to_json()),
+        ("idem:session-open:K1", answer("event-2", ["run-2"])),
         ("webhook:M1", hoop_answer),
-        ("webhook:G1", Accepted("", [], False).to_json()),
-        ("github:D1", Accepted("", [], False).to_json()),
+        ("webhook:G1", answer("", [])),
+        ("github:D1", answer("", [])),
         ("idem:flow:db-access:K2", json.dumps({"request_id": "request-1"})),
     ]
     db.executemany("INSERT INTO deliveries VALUES (?, ?, 1.0)", old_rows)
+    for event_id, run_id in (("event-1", "run-1"), ("event-2", "run-2")):
+        db.execute("INSERT INTO events VALUES (?, 'session-open', '{}', 1.0)", (event_id,))
+        db.execute(
+            "INSERT INTO runs (id, event_id, hook, status, next_at, created_at, updated_at)"
+            " VALUES (?, ?, 'h', 'succeeded', 1, 1, 1)",
+            (run_id, event_id),
+        )
     db.close()
 
     journal = SqliteJournal(path)

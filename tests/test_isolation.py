@@ -622,8 +622,9 @@ def test_a_journal_from_before_keeps_its_runs_and_gains_the_usage_columns(tmp_pa
         for number, script in enumerate(MIGRATIONS[:2], start=1):
             old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
         old.execute("INSERT INTO events VALUES ('e1', 'session-open', '{}', 1.0)")
-        old.execute("INSERT INTO runs (id, event_id, hook, status, next_at, created_at,"
-                    " updated_at) VALUES ('r1', 'e1', 'h', 'succeeded', 1, 1, 1)")  # fmt: skip
+        # A run the previous release left running: its attempt was cut short by the upgrade.
+        old.execute("INSERT INTO runs (id, event_id, hook, status, attempt, next_at, created_at,"
+                    " updated_at) VALUES ('r1', 'e1', 'h', 'running', 1, 1, 1, 1)")  # fmt: skip
         old.commit()
     journal = SqliteJournal(path)
     try:
@@ -631,7 +632,7 @@ def test_a_journal_from_before_keeps_its_runs_and_gains_the_usage_columns(tmp_pa
         assert before is not None and (before.cpu_s, before.peak_memory_bytes) == (None, None)
         result = RunResult("r1", "e1", "h", "c", 1, "succeeded", 0, "", "", False, 1.0, 0.1,
                            peak_memory_bytes=70 << 20, cpu_s=0.25)  # fmt: skip
-        journal.finish(result, "succeeded")
+        assert journal.finish(result, "succeeded")
         after = journal.run("r1")
         assert after is not None and (after.cpu_s, after.peak_memory_bytes) == (0.25, 70 << 20)
     finally:

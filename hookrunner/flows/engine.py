@@ -3,8 +3,10 @@
 For each event X: run ``on_X`` (it may ignore X or redirect to another event), then
 the default step, then ``after_X``. Every state change is one compare-and-swap in the
 journal with its history entry and timers, so two callers racing on one request get
-one transition and one 409. Within this process, work on one request is also
-serialised, so a racing caller waits instead of running hooks for nothing.
+one transition and one 409. Work on one request is also serialised, within this
+process and across the hosts sharing the journal (a lock the journal holds), so a racing
+caller waits instead of running hooks for nothing, and a timer another host is firing
+is seen done rather than fired twice.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from hookrunner.runlog import report_run
 
 log = structlog.get_logger("hookrunner.flows")
 
+# How often a caller waiting for a request another host works on looks again.
+LOCK_POLL = 0.05
 # A chain that fires one event more often than this has a hook redirecting to itself.
 MAX_FIRINGS_PER_EVENT = 2
 MAX_REASON = 4096
@@ -422,11 +426,19 @@ class Engine:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    def _lock(self, request_id: str) -> asyncio.Lock:
-        lock = self._locks.get(request_id)
-        if lock is None:
-            lock = self._locks[request_id] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _lock(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key`` here, then in the journal for every host sharing it."""
+        local = self._locks.get(key)
+        if local is None:
+            local = self._locks[key] = asyncio.Lock()
+        async with local:
+            while (held := await asyncio.to_thread(self.journal.try_lock, key)) is None:
+                await asyncio.sleep(LOCK_POLL)
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(held.release)
 
     @contextlib.asynccontextmanager
     async def _step(

@@ -2,7 +2,9 @@
 
 Timers live in the journal, so a timer that fell due while the daemon was down fires
 at the next start. The engine marks a timer done in the same transaction as the
-transition it causes, and one timer is never in flight twice in this process.
+transition it causes. A due timer is leased to one host while it fires (renewed until
+it ends), so with a fleet sharing the journal each timer fires once, and a timer whose
+host died fires on another once the lease lapses.
 """
 
 from __future__ import annotations
@@ -22,31 +24,38 @@ MAX_SLEEP = 5.0
 
 
 class TimerLoop:
-    def __init__(self, journal: Journal, engine: Engine) -> None:
+    def __init__(self, journal: Journal, engine: Engine, lease: float) -> None:
         self.journal = journal
         self.engine = engine
+        self.lease = lease
         self._in_flight: dict[int, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         changed = self.engine.timers_changed
+        renewed = time.monotonic()
         while True:
             changed.clear()
             try:
+                if time.monotonic() - renewed >= self.lease / 3:
+                    await asyncio.to_thread(self.journal.renew_timers, list(self._in_flight))
+                    renewed = time.monotonic()
                 next_at = await self._start_due()
-            except JournalError as exc:  # disk full: the timers are safe, look again later
+            except JournalError as exc:  # disk full, database away: timers are safe
                 log.error("journal_error", error=str(exc))
                 next_at = None
-            delay = MAX_SLEEP if next_at is None else min(MAX_SLEEP, next_at - time.time())
+            delay = min(MAX_SLEEP, self.lease / 3)
+            if next_at is not None:
+                delay = min(delay, next_at - time.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), max(0.0, delay))
 
     async def _start_due(self) -> float | None:
-        """Start every due timer not already in flight; when the next one falls due."""
-        for timer in await asyncio.to_thread(self.journal.due_timers, time.time()):
+        """Lease and start every due timer no host holds; when the next one falls due."""
+        for timer in await asyncio.to_thread(self.journal.claim_timers, time.time()):
             if timer.timer_id not in self._in_flight:
                 task = asyncio.create_task(self._fire(timer), name=f"timer-{timer.timer_id}")
                 self._in_flight[timer.timer_id] = task
-        return await asyncio.to_thread(self.journal.next_timer_at, list(self._in_flight))
+        return await asyncio.to_thread(self.journal.next_timer_at)
 
     async def _fire(self, timer: TimerRecord) -> None:
         try:
@@ -56,6 +65,8 @@ class TimerLoop:
             await asyncio.sleep(MAX_SLEEP)
         finally:
             del self._in_flight[timer.timer_id]
+            with contextlib.suppress(JournalError):  # else the lease lapses on its own
+                await asyncio.to_thread(self.journal.release_timer, timer.timer_id)
             self.engine.timers_changed.set()
 
     async def stop(self, grace: float) -> None:

@@ -1,7 +1,14 @@
-"""Durable storage of events, runs and deliveries (SQLite, the embedded default)."""
+"""Durable storage of events, runs, deliveries and access requests (DESIGN §6, §14).
+
+Callers know only the :class:`Journal` protocol; :func:`open_journal` picks the backend
+from ``journal.url``: SQLite in the state dir, or a PostgreSQL database a fleet shares.
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
 
+from hookrunner.journal.interface import HeldLock, Journal
 from hookrunner.journal.records import (
     FINAL_STATES,
     REQUEST_STATES,
@@ -16,17 +23,24 @@ from hookrunner.journal.records import (
     MessageRecord,
     RequestRecord,
     RunRecord,
+    SchemaTooNew,
     TimerRecord,
     Transition,
 )
-from hookrunner.journal.sqlite import SqliteJournal
 
-Journal = SqliteJournal
+SQLITE_FILE = "hookrunner.db"
 
 
-def open_journal(state_dir: Path) -> Journal:
-    """The journal at ``<state.dir>/hookrunner.db``."""
-    return SqliteJournal(state_dir / "hookrunner.db")
+def open_journal(state_dir: Path, url: str = "", lease: float = 30.0, pool: int = 20) -> Journal:
+    """The journal at ``url``, or at ``<state.dir>/hookrunner.db`` when there is none;
+    migrated to the schema this code knows (:class:`SchemaTooNew` if it is newer)."""
+    if url:
+        from hookrunner.journal.postgres import PostgresJournal  # only a fleet needs psycopg
+
+        return PostgresJournal(url, lease, pool)
+    from hookrunner.journal.sqlite import SqliteJournal
+
+    return SqliteJournal(state_dir / SQLITE_FILE, lease)
 
 
 __all__ = [
@@ -38,12 +52,14 @@ __all__ = [
     "Delivery",
     "DeliverySource",
     "EventRecord",
+    "HeldLock",
     "HistoryEntry",
     "Journal",
     "JournalError",
     "MessageRecord",
     "RequestRecord",
     "RunRecord",
+    "SchemaTooNew",
     "TimerRecord",
     "Transition",
     "open_journal",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any, Literal, NamedTuple
 
 # Lifecycle of a run in the journal. ``outcome`` holds the last attempt's executor status.
@@ -13,7 +14,21 @@ FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead", "replayed"})
 
 
 class JournalError(Exception):
-    """The journal cannot take writes right now (disk full, I/O error)."""
+    """The journal cannot take writes right now (disk full, I/O error, database down)."""
+
+
+class SchemaTooNew(JournalError):
+    """The journal was migrated by a newer hookrunner than this one."""
+
+
+def new_id() -> str:
+    """A fresh id for an event, a run or a request; every backend mints them the same way."""
+    return str(uuid.uuid4())
+
+
+def finished_state(outcome: str) -> str:
+    """The lifecycle state of a run that ran once and is not retried (a flow step's hook)."""
+    return "succeeded" if outcome == "succeeded" else "failed"
 
 
 # Each source of deliveries keeps its own ids (DESIGN §6): an id from one never
@@ -33,14 +48,6 @@ class Accepted(NamedTuple):
     run_ids: list[str]
     duplicate: bool
 
-    def to_json(self) -> str:
-        return json.dumps({"event_id": self.event_id, "run_ids": self.run_ids})
-
-    @classmethod
-    def from_json(cls, text: str) -> Accepted:
-        data = json.loads(text)
-        return cls(data["event_id"], data["run_ids"], duplicate=True)
-
 
 class EventRecord(NamedTuple):
     event_id: str
@@ -50,10 +57,13 @@ class EventRecord(NamedTuple):
 
 
 class RunRecord(NamedTuple):
+    """A run: ``state`` is its lifecycle in the journal, ``outcome`` its last attempt's
+    executor status."""
+
     run_id: str
     event_id: str
     hook: str
-    status: str
+    state: str
     outcome: str | None
     attempt: int
     next_attempt_at: float
@@ -71,10 +81,12 @@ class RunRecord(NamedTuple):
 
     @property
     def final(self) -> bool:
-        return self.status in FINAL_STATES
+        return self.state in FINAL_STATES
 
     def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
+        """The HTTP API's run: its lifecycle keeps the field name ``status`` there."""
+        fields = self._asdict()
+        return {"status" if name == "state" else name: value for name, value in fields.items()}
 
 
 # Access-request states (DESIGN §7); transitions only move forward.

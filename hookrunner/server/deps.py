@@ -17,7 +17,7 @@ from hookrunner.flows.engine import Engine
 from hookrunner.journal import Journal, JournalError
 from hookrunner.repo import Repository
 from hookrunner.server.auth import Caller, TokenTable
-from hookrunner.server.problems import Problem
+from hookrunner.server.problems import Problem, journal_unavailable
 
 T = TypeVar("T")
 
@@ -96,11 +96,6 @@ def parse_json(body: bytes) -> Any:
 def refuse_while_stopping(services: Services) -> None:
     if not services.accepting():
         raise Problem(503, "the daemon is shutting down", {"Retry-After": "5"})
-
-
-def journal_unavailable(exc: JournalError) -> Problem:
-    """What a client gets when the journal refuses a write: retry later, nothing is lost."""
-    return Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"})
 
 
 def accept(services: Services, submit: Callable[[], T]) -> T:

@@ -31,13 +31,12 @@ from hookrunner.payloads import first_error
 from hookrunner.server.auth import Caller
 from hookrunner.server.deps import (
     ServicesDep,
-    journal_unavailable,
     parse_json,
     read_body,
     refuse_while_stopping,
     require,
 )
-from hookrunner.server.problems import Problem
+from hookrunner.server.problems import Problem, journal_unavailable
 
 T = TypeVar("T")
 Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hookrunner.journal import JournalError
+
 PROBLEM_TYPE = "application/problem+json"
 TITLES = {
     400: "Bad Request",
@@ -58,6 +60,12 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
 
+def journal_unavailable(exc: JournalError) -> Problem:
+    """What a client gets when the journal refuses a write or a read (full disk, database
+    away): retry later, nothing accepted is lost."""
+    return Problem(503, f"the journal cannot take writes: {exc}", {"Retry-After": "30"})
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -75,6 +83,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         where = ".".join(str(part) for part in first["loc"])
         return problem_response(422, f"{where}: {first['msg']}", request.url.path)
 
+    async def on_journal(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, JournalError)
+        return await on_problem(request, journal_unavailable(exc))
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(JournalError, on_journal)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
