@@ -8,6 +8,7 @@ socket through a bind mount.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -48,7 +49,9 @@ import os
 import stat
 
 from sym.sdk.annotations import hook
+from sym.sdk.errors import SymIntegrationError
 from sym.sdk.integrations import _call, slack
+from sym.sdk.secret import Secret
 
 # Besides the run's own directories and the test's base (state, config, secrets, log):
 # where a process could leave a secret for another to find (not the OS's own trees).
@@ -108,11 +111,19 @@ def after_request(event):
     report["members"] = sorted(u.email for u in slack.users_in_channel("#access-approvals"))
     report["channel_env"] = sorted(k for k in os.environ if k.startswith("HOOKRUNNER_INTEGR"))
     client = _call._channel_client()
+    unlisted = {"unlisted": ("pagerduty", "is_on_call", {"user": "dev@acme.io"}),
+                "unlisted_secret": ("circleci", "retrieve_secret", {"name": "api_token_secret"})}
+    for key, (integration, function, args) in unlisted.items():
+        try:
+            client.call(integration, function, args)
+            report[key] = "answered"
+        except client.ChannelError as exc:
+            report[key] = exc.message
     try:
-        client.call("pagerduty", "is_on_call", {"user": "dev@acme.io"})
-        report["unlisted"] = "answered"
-    except client.ChannelError as exc:
-        report["unlisted"] = exc.message
+        Secret.of_integration("circleci", "api_token_secret").retrieve_value()
+        report["unlisted_sdk"] = "answered"
+    except SymIntegrationError as exc:
+        report["unlisted_sdk"] = str(exc)
     print(json.dumps(report))
 """
 
@@ -125,6 +136,36 @@ name = "reports"
 label = "Reports bucket"
 type = "aws_lambda_function"
 settings = {{ arn = "{LAMBDA}", bucket = "reports" }}
+"""
+
+# A flow that reads its custom integration's secret; it shows only the value's digest,
+# the document it was given, and what a secret whose file is missing raises.
+CIRCLE_IMPL = """
+import hashlib
+import json
+import os
+
+from sym.sdk.annotations import hook
+from sym.sdk.errors import SymIntegrationError
+
+
+@hook
+def after_request(event):
+    circleci = event.flow.environment.integrations["circleci"]
+    secret = circleci.settings["api_token_secret"]
+    value = secret.retrieve_value()
+    try:
+        circleci.settings["gone"].retrieve_value()
+        gone = "answered"
+    except SymIntegrationError as exc:
+        gone = str(exc)
+    print(json.dumps({
+        "sha256": hashlib.sha256(value.encode()).hexdigest(),
+        "org": circleci.settings["org"],
+        "kind": type(secret).__name__,
+        "gone": gone,
+        "document": json.loads(os.environ["HOOKRUNNER_FLOW_EVENT"]),
+    }))
 """
 
 APPROVERS_IMPL = """
@@ -203,6 +244,7 @@ class Setup(NamedTuple):
     daemon: RunningDaemon
     vendors: Vendors
     base: Path
+    circle_token: str  # the custom integration's secret, in a file only the daemon reads
 
 
 # Hooks in the sandbox as the daemon's own user, and as the packaged separate account.
@@ -235,9 +277,19 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
                               "api_url": fake.url}  # fmt: skip
     integrations["aws_lambda"] = {"type": "aws_lambda", "region": "eu-west-1",
                                   "api_url": found.aws.url.rstrip("/")}  # fmt: skip
+    circle_token = f"circle-{secrets.token_hex(16)}"
+    (secret_dir / "circleci").write_text(circle_token + "\n")
+    (secret_dir / "circleci").chmod(0o600)
+    integrations["circleci"] = {
+        "type": "custom",
+        "settings": {"org": "acme"},
+        "secrets": {"api_token_secret": str(secret_dir / "circleci"),
+                    "gone": str(secret_dir / "circleci-missing")},
+    }  # fmt: skip
     mask = secrets.token_bytes(64)
     masked = [
-        bytes(a ^ b for a, b in zip(t.encode(), mask, strict=False)).hex() for t in tokens(found)
+        bytes(a ^ b for a, b in zip(t.encode(), mask, strict=False)).hex()
+        for t in [*tokens(found), circle_token]
     ]
     control = base / "control"
     control.mkdir()
@@ -266,6 +318,8 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
             "flows/fallback/flow.toml": 'integrations = ["slack"]\n',
             "flows/errors/impl.py": ERRORS_IMPL,
             "flows/errors/flow.toml": 'integrations = ["slack"]\n',
+            "flows/circle/impl.py": CIRCLE_IMPL,
+            "flows/circle/flow.toml": 'integrations = ["circleci"]\n',
         }
     )
     daemon = RunningDaemon(
@@ -281,7 +335,7 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
     )
     daemon.start(env={"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
                       "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY})  # fmt: skip
-    yield Setup(daemon, found, base)
+    yield Setup(daemon, found, base, circle_token)
     daemon.stop()
     for fake in found:
         fake.stop()
@@ -409,8 +463,39 @@ def test_a_hook_finds_no_token_anywhere_it_can_look(setup: Setup, client: httpx.
         "HOOKRUNNER_INTEGRATIONS_TOKEN",
     ]
     assert "not among this flow's integrations" in report["unlisted"]
+    assert "not among this flow's integrations" in report["unlisted_secret"]
+    assert "integration 'circleci' is not configured" in report["unlisted_sdk"]
     log = (setup.daemon.dir / "daemon.log").read_text()
-    assert not [token for token in tokens(setup.vendors) if token in log]
+    assert not [token for token in [*tokens(setup.vendors), setup.circle_token] if token in log]
+
+
+def test_a_flow_reads_its_custom_integrations_secret_and_only_by_name(
+    setup: Setup, client: httpx.Client
+) -> None:
+    opened = open_request(client, "circle", "dev@acme.io")
+    run = next(iter(runs_of(setup, "circle/after_request")), None)
+    assert run is not None and run["status"] == "succeeded", (opened, run)
+    report = json.loads(run["stdout"].strip().splitlines()[-1])
+    assert report["sha256"] == hashlib.sha256(setup.circle_token.encode()).hexdigest()
+    assert (report["org"], report["kind"]) == ("acme", "Secret")
+    assert "secrets.gone cannot be read" in report["gone"]
+    assert report["document"]["flow"]["environment"]["integrations"] == {
+        "circleci": {
+            "type": "custom",
+            "external_id": "",
+            "settings": {"org": "acme"},
+            "secrets": ["api_token_secret", "gone"],
+        }
+    }
+    secret_dir = str(setup.base / "secrets")
+    with setup.daemon.client("read-token") as reader:
+        runs = reader.get("/v1/runs", params={"limit": 1000}).json()["runs"]
+    circle_runs = [run for run in runs if run["hook"].startswith("circle/")]
+    assert circle_runs
+    request = client.get(f"/v1/requests/{opened['id']}").json()
+    records = json.dumps([circle_runs, request, report])
+    assert setup.circle_token not in records
+    assert secret_dir not in records
 
 
 def test_session_hooks_get_no_channel(setup: Setup) -> None:

@@ -11,6 +11,10 @@ from fakes.okta import FakeOkta
 from fakes.slack import FakeSlack
 
 from hookrunner.config import IntegrationSettings
+from hookrunner.flows.sym._document import flow_from
+from hookrunner.flows.sym.sdk.exceptions import SDKError
+from hookrunner.flows.sym.sdk.flow import Flow
+from hookrunner.flows.sym.sdk.secret import Secret
 from hookrunner.integrations import Integrations, SymIntegrationError
 from hookrunner.integrations.errors import OktaError
 
@@ -89,6 +93,24 @@ def test_custom_settings_and_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyP
         integrations.call("circleci", "retrieve_secret", {"name": "other"})
     with pytest.raises(SymIntegrationError, match=r"secrets\.gone cannot be read"):
         integrations.call("circleci", "retrieve_secret", {"name": "gone"})
+
+
+def test_the_sym_tree_turns_secret_names_into_secrets_and_refuses_other_shapes() -> None:
+    def flow(secrets: object) -> Flow:
+        integration = {"type": "custom", "settings": {"org": "acme"}, "secrets": secrets}
+        environment = {"integrations": {"circleci": integration}}
+        return flow_from({"srn": "hookrunner:flow:ci:latest", "environment": environment})
+
+    settings = flow(["api_token_secret"]).environment.integrations["circleci"].settings
+    assert settings["org"] == "acme"
+    secret = settings["api_token_secret"]
+    assert isinstance(secret, Secret)
+    assert (secret.path, secret.source.settings) == (
+        "api_token_secret",
+        {"integration": "circleci"},
+    )
+    with pytest.raises(SDKError, match="secrets must be a list of names"):
+        flow({"api_token_secret": "/etc/hookrunner/circleci-token"})
 
 
 def test_a_reload_reaches_the_next_call(okta: FakeOkta, tmp_path: Path) -> None:

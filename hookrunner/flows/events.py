@@ -3,8 +3,9 @@
 Its shape is the contract between the daemon and the ``sym`` tree in the hook process
 (docs/contract-notes.md, "The flow event document and the harness's answers"): the
 hook side builds Sym's ``Event`` from it. Keys a hook cannot know are left out, never
-guessed. Integrations are exposed by name, type, external id and settings only:
-tokens and secret paths stay in the daemon.
+guessed. Integrations are exposed by name, type, external id and settings, and a
+custom integration by its secrets' names: tokens, secret paths and values stay in the
+daemon.
 """
 
 from __future__ import annotations
@@ -60,16 +61,25 @@ class FlowView(NamedTuple):
             "environment": {
                 "name": "hookrunner",
                 "integrations": {
-                    name: {
-                        "type": integration.type,
-                        "external_id": integration.external_id,
-                        "settings": integration.settings,
-                    }
+                    name: _integration_document(integration)
                     for name, integration in self.integrations.items()
                 },
             },
             "allow_revoke": settings.allow_revoke,
         }
+
+
+def _integration_document(integration: IntegrationSettings) -> dict[str, Any]:
+    """What a flow sees of one integration; a custom one's secrets by name only (their
+    values come through the channel's ``retrieve_secret``)."""
+    shown: dict[str, Any] = {
+        "type": integration.type,
+        "external_id": integration.external_id,
+        "settings": integration.settings,
+    }
+    if integration.type == "custom":
+        shown["secrets"] = sorted(integration.secrets)
+    return shown
 
 
 def _timestamp(at: float) -> str:

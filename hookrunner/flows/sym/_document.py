@@ -16,6 +16,7 @@ from .sdk.exceptions import SDKError
 from .sdk.flow import Environment, Flow, Run
 from .sdk.forms import PromptField
 from .sdk.resource import SRN
+from .sdk.secret import Secret
 from .sdk.strategies.integration import Integration
 from .sdk.strategy import Strategy
 from .sdk.target import AccessTarget
@@ -146,6 +147,17 @@ def _entries(value: Any) -> list[dict[str, Any]]:
     return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
+def _integration_settings(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """An integration's settings, with a ``Secret`` for each secret a custom one names
+    (as Sym puts them there): the value is read only when the flow asks for it."""
+    secrets = entry.get("secrets") or []
+    if not isinstance(secrets, list):
+        raise _invalid(f"integration {name}'s secrets must be a list of names")
+    settings = dict(_object(entry.get("settings"), "integration settings"))
+    settings.update({str(secret): Secret.of_integration(name, str(secret)) for secret in secrets})
+    return settings
+
+
 def _timestamp(value: Any) -> datetime.datetime:
     if value is None:  # an event the daemon did not time: now
         return datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 (UTC is 3.11+)
@@ -193,7 +205,7 @@ def flow_from(document: dict[str, Any]) -> Flow:
         name: Integration(
             str(entry.get("type") or name),
             entry.get("external_id"),
-            _object(entry.get("settings"), "integration settings"),
+            _integration_settings(name, entry),
             name=name,
         )
         for name, entry in _object(environment_doc.get("integrations"), "integrations").items()

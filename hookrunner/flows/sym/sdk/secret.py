@@ -1,10 +1,18 @@
-"""Secrets a flow reads (``sym.sdk.secret``); their values come through ``call_integration``."""
+"""Secrets a flow reads (``sym.sdk.secret``); their values come through ``call_integration``.
+
+A custom integration's secrets (``[integrations.<name>] secrets``) reach the flow as
+``Secret`` objects in that integration's ``settings``; their source names the integration,
+and the daemon reads the file only when ``retrieve_value()`` asks for it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .integrations._call import call_integration
+
+# The source of a secret a custom integration holds: ``settings["integration"]`` names it.
+INTEGRATION_SOURCE = "hookrunner_integration"
 
 
 class SecretSource:
@@ -26,9 +34,22 @@ class Secret:
         self.source = source
         self.settings = dict(settings or {})
 
+    @classmethod
+    def of_integration(cls, integration: str, name: str) -> Secret:
+        """The secret ``name`` of the custom integration ``integration``."""
+        source = SecretSource(INTEGRATION_SOURCE, {"integration": integration})
+        return cls(f"{integration}.{name}", name, source)
+
     def retrieve_value(self) -> str:
-        value: str = call_integration("secrets", "retrieve_value", path=self.path)
-        return value
+        integration = self.source.settings.get("integration")
+        if self.source.type == INTEGRATION_SOURCE and isinstance(integration, str):
+            value = call_integration(integration, "retrieve_secret", name=self.path)
+        else:
+            value = call_integration("secrets", "retrieve_value", path=self.path)
+        return str(value)
+
+    def __repr__(self) -> str:
+        return f"Secret({self.id!r})"
 
 
 __all__ = ["Secret", "SecretSource"]
