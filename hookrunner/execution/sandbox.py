@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from hookrunner.execution.errors import IsolationUnavailable
 
 BWRAP = shutil.which("bwrap")
+# hookrunner's own package: the harness, the sym tree and the channel client hooks run.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+COVERED = Path("/tmp")  # the one host directory the sandbox covers with its own
 NAMESPACES = (
     "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-ipc",
     "--cap-drop", "ALL", "--die-with-parent", "--new-session",
@@ -61,9 +65,16 @@ class Sandbox:
                 args += ["--tmpfs", str(path)]
             elif path.exists():
                 args += ["--ro-bind", "/dev/null", str(path)]
-        for path in self.readable:
+        for path in [*self.readable, *_code_paths()]:
             if path.is_dir():
                 args += ["--ro-bind", str(path), str(path)]
         if private_dir is not None:
             args += ["--bind", str(private_dir), str(private_dir)]
         return [*args, "--chdir", str(cwd), "--", *argv]
+
+
+def _code_paths() -> list[Path]:
+    """What hooks execute from outside their snapshot (hookrunner's package and the
+    interpreter's prefixes), shown again when it lives under the covered ``/tmp``."""
+    candidates = {PACKAGE_DIR, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return sorted(path for path in candidates if path.is_relative_to(COVERED))
