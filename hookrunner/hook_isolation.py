@@ -9,8 +9,6 @@ read-only mount can still be connected to).
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,18 +42,6 @@ def private_paths(settings: Settings, config_file: str | None) -> list[Path]:
     return [path.absolute() for path in paths]
 
 
-def _code_paths(interpreter: str) -> list[Path]:
-    """What hooks execute from outside their snapshot: hookrunner's own package (the
-    harness, the ``sym`` tree, the channel client) and the interpreters' prefixes. Shown
-    again in case they live under a path the sandbox covers, such as ``/tmp``."""
-    found = shutil.which(interpreter)
-    prefixes = {Path(sys.prefix), Path(sys.base_prefix)}
-    if found is not None:
-        prefixes.add(Path(found).absolute().parent.parent)
-    package = Path(__file__).resolve().parent
-    return [package, *sorted(prefixes)]
-
-
 def start_isolation(
     settings: Settings, config_file: str | None, shown: Sequence[Path]
 ) -> Isolation:
@@ -66,7 +52,5 @@ def start_isolation(
     executor = settings.executor
     hidden = private_paths(settings, config_file)
     environments = settings.state.dir / "environments"
-    readable = [
-        path.absolute() for path in [*shown, environments, *_code_paths(executor.interpreter)]
-    ]
+    readable = [path.absolute() for path in [*shown, environments]]
     return setup(executor.user, executor.sandbox, executor.cgroup, hidden, readable)
