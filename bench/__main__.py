@@ -480,20 +480,6 @@ def _rss_with_forking_interpreters(pid: int) -> tuple[float, int]:
     return total, servers
 
 
-def _flow_trips(daemon: RunningDaemon, rounds: int) -> list[float]:
-    trips = []
-    with daemon.client("flows-token") as client:
-        for n in range(rounds):
-            started = time.perf_counter()
-            opened = client.post("/v1/flows/bench/requests",
-                                 json={"user": {"email": f"u{n}@example.com"}})  # fmt: skip
-            approved = client.post(f"/v1/requests/{opened.json()['id']}/approve",
-                                   json={"user": {"email": "boss@example.com"}})  # fmt: skip
-            trips.append(time.perf_counter() - started)
-            assert approved.json()["state"] == "escalated", approved.text
-    return trips
-
-
 def bench_modes(tmp: Path, work_repo: WorkRepo, repeat: int, events: int = 200) -> None:
     """spawn and warm side by side with adnanh/webhook, one run: the trivial session hook's
     p50 latency at c=1 and events/s at c=4 and 16 (?wait=true), the flow round trip,
@@ -549,7 +535,9 @@ def bench_modes(tmp: Path, work_repo: WorkRepo, repeat: int, events: int = 200) 
                     figures[f"{name} cpu"].append(used / (events * 2 + events // 2) * 1000)
                     figures[f"{name} rss"].append(_rss_with_forking_interpreters(pid)[0])
             for mode, daemon in daemons.items():
-                figures[f"{mode} flow"].append(statistics.median(_flow_trips(daemon, 10)) * 1000)
+                figures[f"{mode} flow"].append(
+                    statistics.median(flow_round_trips(daemon, 10)) * 1000
+                )
         for client in clients:
             client.close()
     finally:
