@@ -143,7 +143,6 @@ class Target:
         (credentials / "git_password").write_text(GIT_PASSWORD)
         self.credentials = credentials
         self.mode = executor["mode"]
-        self.sandboxed = executor["sandbox"] == "bwrap"
         self.pid_file = base / "daemon.pid"
         self.daemon = RunningDaemon(
             base,
@@ -219,19 +218,17 @@ def hook_starts(daemon: RunningDaemon) -> dict[str, float]:
     return starts
 
 
-def check_mode(daemon: RunningDaemon, mode: str, sandboxed: bool) -> None:
-    """Warm mode forked the hooks, except sandboxed ones (spawned: DESIGN §5 warm mode),
-    and ``status`` says so."""
+def check_mode(daemon: RunningDaemon, mode: str) -> None:
+    """Warm mode forked every hook, sandboxed or not (none was spawned instead), and
+    ``status`` says so."""
     starts = hook_starts(daemon)
-    forked = mode == "warm" and not sandboxed
+    forked = mode == "warm"
     assert (starts.get("warm", 0) > 0) == forked, starts
     assert (starts.get("spawn", 0) > 0) == (not forked), starts
     with daemon.client("read-token") as reader:
         warm = reader.get("/v1/status").json()["isolation"]["warm"]
     assert (warm["interpreters"] > 0) == forked, warm
-    assert any("sandboxed" in reason for reason in warm["fallbacks"]) == (
-        mode == "warm" and sandboxed
-    )
+    assert warm["fallbacks"] == [], warm
 
 
 @pytest.fixture(params=[(setup, mode) for setup in sorted(SETUPS) for mode in MODES],
@@ -273,7 +270,7 @@ def test_a_hook_reaches_no_secret_cannot_change_its_snapshot_or_kill_the_daemon(
         }, attempt  # fmt: skip
         assert report["credentials"] in (None, [])  # refused, or an empty mount
         assert daemon_alive(daemon)
-    check_mode(daemon, target.mode, target.sandboxed)
+    check_mode(daemon, target.mode)
 
 
 def test_a_flow_hook_cannot_kill_the_daemon(target: Target) -> None:
@@ -282,7 +279,7 @@ def test_a_flow_hook_cannot_kill_the_daemon(target: Target) -> None:
         answer = client.post("/v1/flows/attack/prompt", json={"user": {"email": "a@example.com"}})
     assert answer.status_code == 200, answer.text
     assert daemon_alive(target.daemon)
-    check_mode(daemon, target.mode, target.sandboxed)
+    check_mode(daemon, target.mode)
 
 
 # Finding 2: what escaped the process-group and marker cleanup. Each leaves something
@@ -347,7 +344,6 @@ def escaped(root: Path) -> list[str]:
 
 class EscapeDaemon(RunningDaemon):
     mode = "spawn"
-    sandboxed = False
 
 
 @pytest.fixture(params=[(sandbox, mode) for sandbox in ("none", "bwrap") for mode in MODES],
@@ -368,7 +364,7 @@ def escape_daemon(
     daemon = EscapeDaemon(
         tmp_path, str(work_repo.bare), executor=executor, retry={"max_attempts": 3}
     )
-    daemon.mode, daemon.sandboxed = mode, sandbox == "bwrap"
+    daemon.mode = mode
     daemon.start()
     yield daemon
     daemon.stop()
@@ -385,7 +381,7 @@ def test_nothing_a_hook_starts_outlives_its_run(
     assert run["status"] == "succeeded", (run["stdout"], run["stderr"])
     assert escaped(tmp_path) == []
     assert run_session_hook(escape_daemon, "trivial")["status"] == "succeeded"
-    check_mode(escape_daemon, escape_daemon.mode, escape_daemon.sandboxed)
+    check_mode(escape_daemon, escape_daemon.mode)
 
 
 def test_a_hook_that_times_out_on_every_attempt_leaves_nothing(
@@ -394,7 +390,7 @@ def test_a_hook_that_times_out_on_every_attempt_leaves_nothing(
     run = run_session_hook(escape_daemon, "timeout")
     assert run["status"] == "dead" and run["attempt"] == 3 and run["outcome"] == "timed_out"
     assert escaped(tmp_path) == []
-    check_mode(escape_daemon, escape_daemon.mode, escape_daemon.sandboxed)
+    check_mode(escape_daemon, escape_daemon.mode)
 
 
 def test_the_run_record_has_the_cgroups_cpu_time(escape_daemon: EscapeDaemon) -> None:

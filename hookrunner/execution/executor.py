@@ -204,17 +204,17 @@ def _read_collected(path: str, limit: int) -> bytes:
 
 @contextlib.contextmanager
 def _private_files(
-    files: Mapping[str, bytes], uid: int | None
+    files: Mapping[str, bytes], uid: int | None, parent: Path | None
 ) -> Iterator[tuple[Path | None, dict[str, str]]]:
-    """Write ``files`` where only the hook can read them; yield the directory and env var
-    name -> path.
+    """Write ``files`` where only the hook can read them (in ``parent``, or the temporary
+    directory); yield the directory and env var name -> path.
 
     The directory exists only for runs that have files, and is removed after the run.
     """
     if not files:
         yield None, {}
         return
-    with tempfile.TemporaryDirectory(prefix="hookrunner-") as private_dir:
+    with tempfile.TemporaryDirectory(prefix="hookrunner-", dir=parent) as private_dir:
         directory = Path(private_dir)
         paths = {}
         for name, content in files.items():
@@ -332,7 +332,8 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
     if program is None:
         return _not_started(spec, "not found or not executable", started_at, clock)
 
-    with _private_files(spec.files, uid) as (private_dir, paths):
+    parent = isolation.sandbox.files_dir() if isolation.sandbox is not None else None
+    with _private_files(spec.files, uid, parent) as (private_dir, paths):
         env.update(paths)
         leaf = None
         if isolation.cgroups is not None:
@@ -340,7 +341,7 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
                 leaf = RunCgroup.create(isolation.cgroups, spec.limits)
             except OSError as exc:
                 return _not_started(spec, f"no cgroup for the run: {exc}", started_at, clock)
-        started = await _start_warm(spec, program, user, isolation, leaf, env)
+        started = await _start_warm(spec, program, user, isolation, leaf, env, private_dir)
         if started is None:
             command = _command(spec, program, user, isolation, private_dir, leaf)
             try:
@@ -423,11 +424,16 @@ def _warm_key(
 ) -> Key:  # fmt: skip
     """Which forking interpreter may fork this run; :class:`WarmUnavailable` when forking
     it would hold it less than spawning it does."""
-    if isolation.sandbox is not None:
-        raise WarmUnavailable("sandboxed hooks are spawned (each gets its own namespaces)")
     if len(spec.argv) < 2 or spec.argv[1].startswith("-"):
         raise WarmUnavailable("the command does not run a file")
     env_key = tuple(sorted(interpreter_env(env).items()))
+    if isolation.sandbox is not None:
+        # Started as a spawned sandbox is: as the hook account, then bubblewrap; each child
+        # takes namespaces of its own and drops every capability before the hook runs.
+        prefix = switch_prefix(user)
+        if prefix is None:
+            raise WarmUnavailable("no setpriv to start the sandbox as the hook account")
+        return Key(program, env_key, tuple(prefix), None, spec.limits, sandboxed=True)
     if user is None:  # nothing to switch: it starts as spawned hooks do, without capabilities
         prefix = switch_prefix(None)
         if prefix is None:
@@ -442,7 +448,7 @@ def _warm_key(
 
 async def _start_warm(
     spec: RunSpec, program: str, user: pwd.struct_passwd | None, isolation: Isolation,
-    leaf: RunCgroup | None, env: Mapping[str, str],
+    leaf: RunCgroup | None, env: Mapping[str, str], private_dir: Path | None,
 ) -> _Started | None:  # fmt: skip
     """Fork the run from a warm interpreter; the child is in the run's cgroup before it
     says it is ready, and runs nothing of the hook before that. ``None``: spawn it instead
@@ -454,18 +460,29 @@ async def _start_warm(
     stderr_r, stderr_w = os.pipe()
     # The spawn chain starts with /bin/sh entering the cgroup, which exports PWD.
     run_env = {"PWD": os.path.realpath(spec.cwd), **env}
+    procs: list[int] = []
     try:
         if leaf is None:
             raise WarmUnavailable("no run cgroup for a forked child to enter")
         key = _warm_key(spec, program, user, isolation, env)
-        document = {"file": spec.argv[1], "args": spec.argv[2:], "cwd": str(spec.cwd),
-                    "env": run_env, "account": key.account, "cgroups": leaf.procs()}  # fmt: skip
-        child = await isolation.warm.fork(key, spec.warm, document, (stdout_w, stderr_w))
+        document: dict[str, object] = {"file": spec.argv[1], "args": spec.argv[2:],
+                                       "cwd": str(spec.cwd), "env": run_env,
+                                       "account": key.account}  # fmt: skip
+        if isolation.sandbox is not None:
+            document["sandbox"] = isolation.sandbox.run_layout(private_dir)
+        try:  # opened here: the kernel checks the daemon's right to move the child there
+            procs += [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in leaf.procs()]
+        except OSError as exc:
+            raise WarmUnavailable(f"cannot open the run's cgroup: {exc}") from None
+        child = await isolation.warm.fork(key, spec.warm, document, (stdout_w, stderr_w), procs)
     except WarmUnavailable as exc:
         for fd in (stdout_r, stdout_w, stderr_r, stderr_w):
             os.close(fd)
         isolation.warm.fall_back(str(exc))
         return None
+    finally:
+        for fd in procs:
+            os.close(fd)
     os.close(stdout_w)
     os.close(stderr_w)
     protocol = _HookProtocol(loop, spec.max_output_bytes)

@@ -3,11 +3,18 @@
 Usage: ``<interpreter> forkserver.py CONTROL_FD [SCRIPT ...]``. It preloads the standard
 library modules hooks commonly use and what each SCRIPT's ``preload()`` loads (the flow
 harness: its ``sym`` tree), then answers the daemon on the ``CONTROL_FD`` socket. Each
-request carries the run's stdout and stderr and a socket of its own. The child moves
-itself into the run's cgroup leaves and says so on that socket (the kernel attaches its
-pid as the daemon sees it), then takes on the run's account, stdio, cwd and environment
-and runs the file as ``python FILE`` would: all before any of the hook's code runs. This process
-reaps its children and sends each one's wait status on the run's socket.
+request carries the run's stdout and stderr, a socket of its own and the run's cgroup
+``cgroup.procs`` files, opened by the daemon. The child moves itself into the run's cgroup
+leaves and says so on that socket (the kernel attaches its pid as the daemon sees it),
+then takes on the run's account, stdio, cwd and environment and runs the file as
+``python FILE`` would: all before any of the hook's code runs. This process reaps its
+children and sends each one's wait status on the run's socket.
+
+Inside the sandbox (the daemon started this interpreter in bubblewrap, keeping the
+capabilities of its user namespace that this takes), each run first gets namespaces of
+its own (:func:`_sandbox`): mounts, PID and IPC, a fresh ``/proc``, ``/tmp`` and
+``/dev/shm``, only its own private files, and then no capability at all and no new
+privileges. A step that fails leaves nothing of the hook run: the daemon spawns it instead.
 
 Standard library only, Python 3.9 compatible: it runs under the hook interpreter, which
 need not have hookrunner installed. It never runs hook code itself.
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import json
 import os
 import random
@@ -74,7 +82,9 @@ PRELOAD = [
     "uuid",
 ]
 MAX_REQUEST = 1 << 20
-MAX_FDS = 3
+STDIO_AND_RUN = 3  # stdout, stderr and the run's socket; then its cgroup.procs files
+MAX_FDS = 8
+MAX_REASON = 200  # bytes of why a child refused a run
 _code_cache: dict[str, tuple[tuple[int, int, int], types.CodeType]] = {}
 _preloaded: dict[str, list[str]] = {}
 
@@ -130,12 +140,8 @@ def _forget_preloads(path: str) -> None:
 def _set_dumpable(value: int) -> None:
     """Same-account processes may not ptrace or read the memory of this one (0), or may
     (1, what a freshly exec'd hook has)."""
-    try:
-        import ctypes
-
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(4, value, 0, 0, 0)  # PR_SET_DUMPABLE
-    except (OSError, AttributeError, ImportError):
-        pass
 
 
 def _exit_code(code: object) -> int:
@@ -221,36 +227,217 @@ def _become_run(request: dict[str, Any], stdout: int, stderr: int) -> None:
     _set_dumpable(1)
 
 
-def _enter(procs: str) -> None:
-    """Move this process into a cgroup (``procs``: its ``cgroup.procs``)."""
-    fd = os.open(procs, os.O_WRONLY)
+def _enter(procs: int) -> None:
+    """Move this process into a cgroup (``procs``: its ``cgroup.procs``, opened by the daemon:
+    the kernel checks the opener's right to move it there, not this process's)."""
     try:
-        os.write(fd, b"0")
+        os.write(procs, b"0")
     finally:
-        os.close(fd)
+        os.close(procs)
 
 
 def _child(request: dict[str, Any], fds: list[int]) -> None:
-    """The run's process: enter the run's cgroup, say so, become the run, run the file."""
-    stdout, stderr, run_fd = fds
+    """The run's process: enter the run's cgroup (and sandbox), say so, become the run, run
+    the file."""
+    stdout, stderr, run_fd, *procs = fds
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         run = socket.socket(fileno=run_fd)
+        box = request.get("sandbox")
         try:
-            for procs in request["cgroups"]:
-                _enter(procs)
-        except OSError:
-            run.sendall(b"refused")  # nothing of the hook ran: the daemon spawns it
+            for fd in procs:
+                _enter(fd)
+            if box is not None:  # only the run's own process comes back, with nothing held
+                _sandbox(box, run, (stdout, stderr))
+        except OSError as exc:  # nothing of the hook ran: the daemon spawns it
+            run.sendall(b"refused: " + str(exc).encode(errors="replace")[:MAX_REASON])
             os._exit(0)
-        run.sendall(b"ready")
+        if box is None:
+            run.sendall(b"ready")
         run.close()
         _become_run(request, stdout, stderr)
         _forget_preloads(request["file"])
     except BaseException:
         os._exit(127)
     _finish(_run_main(request["file"], request["args"]))
+
+
+# Per-run namespaces inside the sandbox. Constants from <linux/sched.h>, <linux/mount.h>
+# and <linux/prctl.h>; Python 3.9-3.11 have no os.unshare.
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE = 1024, 2048, 4096, 16384, 1 << 18
+MS_RELATIME = 1 << 21
+# statvfs's flag -> the mount flag a read-only remount must keep (bubblewrap does the same).
+KEPT_FLAGS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME,
+              2048: MS_NODIRATIME, 4096: MS_RELATIME}  # fmt: skip
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+CAPABILITY_VERSION_3 = 0x20080522
+# What bubblewrap makes read-only in a fresh /proc (the host's sysctls and the like).
+PROC_COVERED = ("sys", "sysrq-trigger", "irq", "bus")
+NO_CAPABILITIES = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def _mount(source: str | None, target: str, kind: str | None, flags: int, data: str = "") -> None:
+    encoded = [value.encode() if value else None for value in (source, target, kind, data)]
+    _check(_libc.mount(encoded[0], encoded[1], encoded[2], ctypes.c_ulong(flags), encoded[3]),
+           f"mount {target}")  # fmt: skip
+
+
+def _remount_readonly(target: str) -> None:
+    """``target``'s mount (not those below it) read-only, its other flags kept."""
+    flags = os.statvfs(target).f_flag
+    kept = sum(mount for flag, mount in KEPT_FLAGS.items() if flags & flag)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
+
+
+def _sandbox(box: dict[str, Any], run: socket.socket, stdio: tuple[int, int]) -> None:
+    """Give the run what a spawned sandbox gets, inside this interpreter's sandbox.
+
+    This process is PID 1 of a PID namespace of its own (:func:`_fork` made it so); it
+    unshares mounts and IPC, covers ``/tmp`` (and the runs' files) with its own and shows
+    again what ``box`` keeps, mounts a fresh ``/proc``, and forks the run's process. Only
+    that one returns, once it has no capability left; this process says "ready" then,
+    passes the run's wait status on and never returns. :class:`OSError` when a step here
+    fails (nothing of the hook ran).
+    """
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare")
+    _mount_private(box)
+    _mount_proc()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    hook = os.fork()
+    if hook == 0:
+        try:
+            ours.close()
+            run.close()
+            _drop_privileges(theirs)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                theirs.sendall(str(exc).encode(errors="replace")[:MAX_REASON])
+            os._exit(127)
+        except BaseException:
+            os._exit(127)
+        return
+    theirs.close()
+    for fd in stdio:
+        os.close(fd)
+    _supervise(hook, ours, run)
+
+
+def _mount_private(box: dict[str, Any]) -> None:
+    """This run's own ``/tmp``, ``/dev/shm`` and ``/dev/pts``; of what they cover, only what
+    ``box["keep"]`` names (snapshots, code, the run's own private directory); ``/dev``
+    read-only (it is the sandbox's, shared by every run)."""
+    umask = os.umask(0)  # directories made here are 0755, as bubblewrap makes them
+    try:
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing of this reaches another run
+        kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in box["keep"]]
+        for cover in box["cover"]:
+            _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+        for path, fd in kept:
+            os.makedirs(path, 0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+            os.close(fd)
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+        _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+               "newinstance,ptmxmode=0666,mode=620")  # fmt: skip
+        _remount_readonly("/dev")
+    finally:
+        os.umask(umask)
+
+
+def _mount_proc() -> None:
+    """A ``/proc`` of this PID namespace, its host-wide files read-only (as bubblewrap's)."""
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # No user namespaces from here on (what bubblewrap's --disable-userns gives): this is
+    # the sandbox's own setting, so it holds for every run of this interpreter.
+    with open("/proc/sys/user/max_user_namespaces", "w") as limit:
+        limit.write("0")
+    for name in PROC_COVERED:
+        path = "/proc/" + name
+        if os.path.exists(path):
+            _mount(path, path, None, MS_BIND | MS_REC)
+            _remount_readonly(path)
+
+
+def _drop_privileges(report: socket.socket) -> None:
+    """The run's process: a session of its own, no capability in any set, no new
+    privileges, no user namespaces; then say "ok" (before any of the hook's code)."""
+    os.setsid()
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    for capability in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+    _check(_libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
+    if _libc.unshare(CLONE_NEWUSER) == 0:
+        raise OSError("a user namespace could still be made")
+    with open("/proc/self/status") as lines:
+        status = dict(line.split(":", 1) for line in lines)
+    left = [name for name in NO_CAPABILITIES if int(status[name], 16) != 0]
+    if left or status["NoNewPrivs"].strip() != "1":
+        raise OSError(f"capabilities left: {left}")
+    report.sendall(b"ok")
+    report.close()
+
+
+def _supervise(hook: int, report: socket.socket, run: socket.socket) -> None:
+    """PID 1 of the run's namespace: say "ready" once the run's process has dropped
+    everything (or "refused", leaving nothing behind); send its wait status when it ends,
+    then exit, which kills whatever is left in the namespace."""
+    try:
+        said = report.recv(MAX_REASON)
+    except OSError:
+        said = b""
+    if said != b"ok":
+        with contextlib.suppress(OSError):
+            os.kill(hook, signal.SIGKILL)
+            os.waitpid(hook, 0)
+        with contextlib.suppress(OSError):
+            run.sendall(b"refused: " + (said or b"the run's process ended"))
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1: nothing the run sends reaches it
+    with contextlib.suppress(OSError):
+        run.sendall(b"ready")
+    while True:
+        pid, status = os.waitpid(-1, 0)  # orphans of the run are reparented here
+        if pid == hook:
+            break
+    with contextlib.suppress(OSError):  # ahead of this process's own, which the server sends
+        run.sendall(json.dumps({"status": status}).encode())
+    os._exit(0)
+
+
+_own_pid_namespace: int | None = None
+
+
+def _new_pid_namespace() -> None:
+    """The next child is PID 1 of a new PID namespace (a run in the sandbox)."""
+    global _own_pid_namespace
+    if _own_pid_namespace is None:
+        _own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    # The previous run's namespace is still the one children get: back to this process's
+    # own first (unshare refuses to nest from there).
+    _check(_libc.setns(_own_pid_namespace, CLONE_NEWPID), "setns")
+    _check(_libc.unshare(CLONE_NEWPID), "unshare")
 
 
 def _receive(control: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
@@ -315,13 +502,13 @@ def serve(control: socket.socket) -> None:
                 accepting = False
                 selector.unregister(control)
                 continue
-            if len(fds) != MAX_FDS:
+            if len(fds) < STDIO_AND_RUN:
                 for fd in fds:
                     os.close(fd)
                 continue
             pid = _fork(request, fds)
-            os.close(fds[0])
-            os.close(fds[1])
+            for fd in fds[:2] + fds[STDIO_AND_RUN:]:
+                os.close(fd)
             if pid is None:  # the run's socket closes unanswered: the daemon spawns it
                 os.close(fds[2])
             else:
@@ -330,10 +517,13 @@ def serve(control: socket.socket) -> None:
 
 
 def _fork(request: dict[str, Any], fds: list[int]) -> int | None:
-    """The child's pid; ``None`` when the kernel refuses a fork (process limits)."""
+    """The child's pid; ``None`` when the kernel refuses a fork (process limits) or, in
+    the sandbox, a PID namespace for it."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
+        if request.get("sandbox") is not None:
+            _new_pid_namespace()
         pid = os.fork()
     except OSError:
         return None

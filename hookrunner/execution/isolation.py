@@ -73,7 +73,7 @@ class Isolation:
         self.sandbox = sandbox
         self.cgroups = cgroups
         self.warnings = list(warnings)
-        self.warm = WarmPool(cgroups)  # the forking interpreters of warm mode
+        self.warm = WarmPool(cgroups, sandbox)  # the forking interpreters of warm mode
 
     def status(self) -> dict[str, Any]:
         return {
@@ -86,6 +86,8 @@ class Isolation:
 
     def close(self) -> None:
         self.warm.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
         if self.cgroups is not None:
             self.cgroups.close()
 

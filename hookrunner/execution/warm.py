@@ -3,16 +3,19 @@
 One forking interpreter (``forkserver.py``) runs per hook environment: per interpreter,
 the part of the hook environment the interpreter reads at start, the hook account and the
 rlimits. It is started through the same launch chain as a spawned hook (its own cgroup
-leaf, ``prlimit``, ``setpriv`` to the hook account with no capabilities), with no more
-environment than that, so it holds nothing a hook may not see. Each run's child moves
-itself into the run's cgroup leaves (as the spawn chain's shell does) and reports itself
-ready before it runs anything of the hook; one that cannot is not run.
+leaf, ``prlimit``, ``setpriv`` to the hook account with no capabilities, bubblewrap where
+hooks are sandboxed), with no more environment than that, so it holds nothing a hook may
+not see. Each run's child moves itself into the run's cgroup leaves (as the spawn chain's
+shell does, through ``cgroup.procs`` files the daemon opened), takes namespaces of its own
+when sandboxed, and reports itself ready before it runs anything of the hook; one that
+cannot is not run.
 
 A run is forked only where that keeps every isolation property of a spawned one; anything
-else (no run cgroup, a sandbox, no ``setpriv`` for the account switch, a forking
-interpreter that cannot start or does not answer) starts the run the spawn way. The
-interpreter is replaced when it dies, when its interpreter file changes, after
-``max_forks`` forks and after ``max_age`` seconds.
+else (no run cgroup, no ``setpriv`` for the account switch, a forking interpreter that
+cannot start or does not answer, a child that cannot set up the run's namespaces) starts
+the run the spawn way. The interpreter is replaced when it dies, when its interpreter file
+changes, when what its sandbox shows changes, after ``max_forks`` forks and after
+``max_age`` seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,6 +38,7 @@ import structlog
 
 from hookrunner.execution.cgroups import CgroupTree, RunCgroup
 from hookrunner.execution.limits import Limits
+from hookrunner.execution.sandbox import Sandbox
 
 log = structlog.get_logger("hookrunner.executor")
 
@@ -82,16 +86,19 @@ class Key(NamedTuple):
     prefix: tuple[str, ...]  # what it starts through: ``setpriv`` dropping capabilities
     account: tuple[int, int] | None  # uid and gid its children switch to
     limits: Limits
+    sandboxed: bool = False  # started in bubblewrap; its children take namespaces of their own
 
 
 class ForkServer:
     """One forking interpreter: its process, its control socket, its own cgroup leaf."""
 
-    def __init__(self, key: Key, tree: CgroupTree) -> None:
+    def __init__(self, key: Key, tree: CgroupTree, sandbox: Sandbox | None) -> None:
         self.key = key
         self.forks = 0
         self.started = time.monotonic()
         self.signature = _signature(key.program)
+        self.sandbox = sandbox if key.sandboxed else None
+        self.shown = self.sandbox.shown() if self.sandbox else []  # bound when it started
         self.leaf = RunCgroup.create(tree, key.limits)
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -114,6 +121,8 @@ class ForkServer:
     def _launch(self, theirs: socket.socket) -> subprocess.Popen[bytes]:
         key = self.key
         argv = [key.program, str(FORKSERVER), str(theirs.fileno()), *map(str, PRELOADED)]
+        if self.sandbox is not None:
+            argv = self.sandbox.wrap_server(argv)
         launch = key.limits.launch([*key.prefix, *argv])
         return subprocess.Popen(
             self.leaf.enter(launch.argv),
@@ -128,10 +137,13 @@ class ForkServer:
         )
 
     def fresh(self, policy: WarmPolicy) -> bool:
-        """Still fit to fork: running, same interpreter file, within its forks and age."""
+        """Still fit to fork: running, same interpreter file, within its forks and age, and
+        its sandbox shows what the runs need (a new hook environments directory)."""
         if self.process.poll() is not None or self.forks >= policy.max_forks:
             return False
         if time.monotonic() - self.started >= policy.max_age:
+            return False
+        if self.sandbox is not None and self.sandbox.shown() != self.shown:
             return False
         try:
             return _signature(self.key.program) == self.signature
@@ -178,8 +190,9 @@ class WarmChild(NamedTuple):
 class WarmPool:
     """The forking interpreters of one :class:`Isolation`, by key."""
 
-    def __init__(self, tree: CgroupTree | None) -> None:
+    def __init__(self, tree: CgroupTree | None, sandbox: Sandbox | None = None) -> None:
         self.tree = tree
+        self.sandbox = sandbox
         self.servers: dict[Key, ForkServer] = {}
         self.retired: list[ForkServer] = []
         self.failed: dict[Key, float] = {}
@@ -218,7 +231,7 @@ class WarmPool:
             if time.monotonic() < self.failed.get(key, 0.0):
                 raise WarmUnavailable("its forking interpreter failed to start a moment ago")
             try:
-                server = ForkServer(key, self.tree)
+                server = ForkServer(key, self.tree, self.sandbox)
             except (WarmUnavailable, OSError) as exc:
                 self.failed[key] = time.monotonic() + RETRY_AFTER
                 log.warning("warm_start_failed", interpreter=key.program, error=str(exc))
@@ -227,9 +240,11 @@ class WarmPool:
             return server
 
     async def fork(
-        self, key: Key, policy: WarmPolicy, document: Mapping[str, object], stdio: tuple[int, int]
-    ) -> WarmChild:
-        """A child for one run, in its own session, not yet running anything of the hook."""
+        self, key: Key, policy: WarmPolicy, document: Mapping[str, object],
+        stdio: tuple[int, int], procs: Sequence[int],
+    ) -> WarmChild:  # fmt: skip
+        """A child for one run, in its own session, not yet running anything of the hook.
+        ``procs``: the run's ``cgroup.procs`` files, open for writing."""
         server = self._current(key, policy)
         if server is None:
             server = await asyncio.to_thread(self._start, key, policy)
@@ -238,7 +253,7 @@ class WarmPool:
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             ours.setblocking(False)
             try:
-                server.request(document, [*stdio, theirs.fileno()])
+                server.request(document, [*stdio, theirs.fileno(), *procs])
             except WarmUnavailable:
                 self._drop(server)
                 raise
@@ -290,7 +305,8 @@ async def _ready(channel: socket.socket) -> int:
     await _readable(channel)
     data, ancillary, _flags, _address = channel.recvmsg(16, socket.CMSG_SPACE(UCRED.size))
     if data != b"ready":
-        raise WarmUnavailable("the child could not enter the run's cgroup")
+        reason = data.partition(b": ")[2].decode(errors="replace") or "no reason given"
+        raise WarmUnavailable(f"the child could not enter the run's cgroup or namespaces: {reason}")
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
             pid, _uid, _gid = UCRED.unpack(payload[: UCRED.size])
