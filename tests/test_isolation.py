@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -498,10 +499,10 @@ def warm(mode: str) -> WarmPolicy | None:
     return WarmPolicy() if mode == "warm" else None
 
 
-def sandbox_and_cgroup(hidden: list[Path], readable: list[Path]) -> Isolation:
+def sandbox_and_cgroup(hidden: list[Path], readable: list[Path], user: str = "") -> Isolation:
     needs_bwrap()
     needs_cgroup()
-    return isolation_setup("", "bwrap", "required", hidden, readable)
+    return isolation_setup(user, "bwrap", "required", hidden, readable)
 
 
 def test_a_sandboxed_hook_sees_its_files_and_snapshot_but_nothing_hidden(tmp_path: Path) -> None:
@@ -551,6 +552,190 @@ def test_a_timed_out_sandboxed_hook_gets_sigterm_before_the_kill(tmp_path: Path)
     finally:
         isolation.close()
     assert outcome.status == "timed_out" and "cleaned up" in outcome.stdout
+
+
+# Two runs forked by one interpreter in one sandbox at the same time: the first holds its
+# files open until the second has tried everything against it and against the sandbox.
+HOLDER = """
+    import json, os, socket
+    with open("/tmp/holder-secret", "w") as handle:
+        handle.write("tmp of the first run")
+    with open("/dev/shm/holder-shm", "w") as handle:
+        handle.write("shm of the first run")
+    connection = socket.create_connection(("127.0.0.1", int(os.environ["PORT"])))
+    connection.sendall(os.environ["PAYLOAD_FILE"].encode())
+    connection.recv(16)  # the second run has finished
+    print(json.dumps([open(os.environ["PAYLOAD_FILE"]).read(),
+                      open("/tmp/holder-secret").read()]))
+"""
+INTRUDER = """
+    import ctypes, errno, json, os, signal
+    libc = ctypes.CDLL(None, use_errno=True)
+    targets = json.loads(os.environ["TARGETS"])  # pids as the host sees them
+
+    def readable(path):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read().decode()
+        except OSError:
+            return None
+
+    def listing(path):
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return None
+
+    def writable(path):
+        try:
+            with open(path, "w") as handle:
+                handle.write("0")
+            return True
+        except OSError:
+            return False
+
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    files = os.path.dirname(os.path.dirname(os.environ["PAYLOAD_FILE"]))
+    report = {
+        "holder_payload": readable(os.environ["HOLDER_PAYLOAD"]),
+        "holder_tmp": readable("/tmp/holder-secret"),
+        "holder_shm": readable("/dev/shm/holder-shm"),
+        "own_payload": readable(os.environ["PAYLOAD_FILE"]),
+        "runs_files": listing(files) == [os.path.basename(os.path.dirname(
+            os.environ["PAYLOAD_FILE"]))],
+        "pids": sorted(int(pid) for pid in os.listdir("/proc") if pid.isdigit()),
+        "init_environ": readable("/proc/1/environ"),
+        "init_root": listing("/proc/1/root/tmp"),
+        "caps": {name: int(status[name], 16) for name in
+                 ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+        "no_new_privs": status["NoNewPrivs"].strip(),
+        "unshare_user": libc.unshare(0x10000000) == 0,
+        "unshare_mount": libc.unshare(0x00020000) == 0,
+        "mount": libc.mount(b"tmpfs", b"/mnt", b"tmpfs", 0, None) == 0,
+        "umount": libc.umount2(b"/tmp", 2) == 0,
+        "userns_limit": writable("/proc/sys/user/max_user_namespaces"),
+        "dev": writable("/dev/planted"),
+        "signalled": [],
+    }
+    for pid in [1, *targets]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            report["signalled"].append(pid)
+        except OSError:
+            pass
+    try:
+        os.kill(-1, signal.SIGKILL)  # everything this run may signal but itself and init
+    except OSError:
+        pass
+    print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("user", ["", HOOK_ACCOUNT])
+def test_a_warm_sandboxed_run_reaches_no_other_run_nor_its_forking_interpreter(
+    private_base: Path, user: str
+) -> None:
+    needs_root()
+    directory = private_base / "snapshot"
+    directory.mkdir(mode=0o755)
+    isolation = sandbox_and_cgroup([], [directory], user)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def spec(name: str, source: str, env: dict[str, str]) -> RunSpec:
+        (directory / f"{name}.py").write_text(textwrap.dedent(source))
+        return RunSpec(
+            argv=[SYSTEM_PYTHON, str(directory / f"{name}.py")], cwd=directory,
+            env={"PATH": os.defpath, **env}, timeout=60, kill_grace=5, max_output_bytes=65536,
+            limits=LIMITS, user=user, files={"PAYLOAD_FILE": name.encode()}, warm=WarmPolicy(),
+        )  # fmt: skip
+
+    async def both() -> tuple[Any, Any, list[int]]:
+        holder_spec = spec("holder", HOLDER, {"PORT": str(port)})
+        holding = asyncio.ensure_future(execute(holder_spec, isolation))
+        loop = asyncio.get_running_loop()
+        listener.setblocking(False)
+        connection, _ = await asyncio.wait_for(loop.sock_accept(listener), 60)
+        payload = (await loop.sock_recv(connection, 4096)).decode()
+        servers = forking_interpreters()
+        targets = [*servers, *descendants(servers[0])]  # the holder's processes among them
+        env = {"HOLDER_PAYLOAD": payload, "TARGETS": json.dumps(targets)}
+        intruding = await execute(spec("intruder", INTRUDER, env), isolation)
+        await loop.sock_sendall(connection, b"done")
+        connection.close()
+        return await holding, intruding, servers
+
+    try:
+        holder, intruder, servers = asyncio.run(both())
+        again = asyncio.run(execute(spec("again", "print('ok')", {}), isolation))
+        warm = isolation.warm.status()
+    finally:
+        listener.close()
+        isolation.close()
+    assert (holder.mode, intruder.mode, again.mode) == ("warm", "warm", "warm")
+    assert holder.status == "succeeded", holder.stderr
+    assert json.loads(holder.stdout) == ["holder", "tmp of the first run"]
+    assert intruder.status == "succeeded", (intruder.exit_code, intruder.stdout, intruder.stderr)
+    report = json.loads(intruder.stdout)
+    assert report == {
+        "holder_payload": None, "holder_tmp": None, "holder_shm": None,
+        "own_payload": "intruder", "runs_files": True, "pids": [1, 2],
+        "init_environ": None, "init_root": None,
+        "caps": dict.fromkeys(("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"), 0),
+        "no_new_privs": "1", "unshare_user": False, "unshare_mount": False, "mount": False,
+        "umount": False, "userns_limit": False, "dev": False,
+        "signalled": report["signalled"],
+    }  # fmt: skip
+    assert set(report["signalled"]) <= {1}  # its own init, which ignores it; nothing else
+    assert again.status == "succeeded" and warm == {"interpreters": 1, "fallbacks": []}
+    assert len(servers) == 1
+
+
+def test_a_sandbox_step_that_fails_runs_nothing_of_the_hook_and_spawns_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolation = sandbox_and_cgroup([], [tmp_path])
+    layout = isolation.sandbox.run_layout if isolation.sandbox else None
+    assert layout is not None
+
+    def broken(private_dir: Path | None) -> dict[str, Any]:  # a directory that is gone
+        return {**layout(private_dir), "keep": [str(tmp_path / "gone")]}
+
+    monkeypatch.setattr(isolation.sandbox, "run_layout", broken)
+    source = """
+        import os
+        with open(os.environ["RESULT_FILE"], "a") as handle:
+            handle.write("ran\\n")
+    """
+    spec = hook_spec(tmp_path, source, files={"RESULT_FILE": b""}, collect=("RESULT_FILE",),
+                     warm=WarmPolicy())  # fmt: skip
+    try:
+        outcome = asyncio.run(execute(spec, isolation))
+        fallbacks = isolation.warm.status()["fallbacks"]
+    finally:
+        isolation.close()
+    assert outcome.mode == "spawn" and outcome.status == "succeeded", outcome.stderr
+    assert outcome.collected == {"RESULT_FILE": b"ran\n"}  # once: the refused child ran none
+    assert any("No such file or directory" in reason for reason in fallbacks), fallbacks
+
+
+def descendants(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return [found for child in children for found in [child, *descendants(child)]]
+
+
+def forking_interpreters() -> list[int]:
+    """The forking interpreters this test started (not the children they forked)."""
+    running = {}
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if command[1:2] and command[1].endswith(b"forkserver.py"):
+                status = Path(f"/proc/{pid}/status").read_text()
+                running[pid] = int(status.split("PPid:")[1].split()[0])
+    return [pid for pid, parent in running.items() if parent not in running]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -1,7 +1,8 @@
 """What a hook observes is the same whether it was spawned or forked warm (DESIGN §5).
 
-Every test runs in both modes, with a real run cgroup (warm mode moves its children into
-one), and checks the observable against what ``python FILE`` gives, not against the other
+Every test runs in both modes, and warm mode also in bubblewrap (each forked run in
+namespaces of its own), with a real run cgroup (warm mode moves its children into one),
+and checks the observable against what ``python FILE`` gives, not against the other
 mode. A warm run must really have been forked: ``outcome.mode`` says so.
 """
 
@@ -31,6 +32,7 @@ from hookrunner.execution.isolation import setup as isolation_setup
 LIMITS = Limits(max_processes=300, max_memory_bytes=900 << 20, max_file_bytes=50 << 20)
 ENV = {"PATH": os.defpath, "LANG": "C.UTF-8", "TZ": "Asia/Kolkata", "SIEM_URL": "https://x"}
 MODES = ["spawn", "warm"]
+IN_BWRAP = "warm-in-bwrap"
 
 
 def needs_cgroups() -> None:
@@ -48,18 +50,41 @@ def isolation() -> Iterator[Isolation]:
     isolation.close()
 
 
+@pytest.fixture(scope="module")
+def shown() -> Iterator[Path]:
+    """Where sandboxed hooks live: shown to them read-only, as their snapshots are."""
+    base = Path(tempfile.mkdtemp(prefix="hookrunner-warm-"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base)
+
+
+@pytest.fixture(scope="module")
+def sandboxed(shown: Path) -> Iterator[Isolation]:
+    needs_cgroups()
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    isolation = isolation_setup("", "bwrap", "required", [], [shown])
+    yield isolation
+    isolation.close()
+
+
 class Runner:
-    def __init__(self, isolation: Isolation, mode: str, directory: Path) -> None:
+    def __init__(
+        self, isolation: Isolation, mode: str, directory: Path, program: str = sys.executable
+    ) -> None:
         self.isolation = isolation
         self.mode = mode
         self.directory = directory
+        self.sandboxed = isolation.sandbox is not None
+        self.program = program
 
     def spec(self, source: str, *args: str, **fields: Any) -> RunSpec:
         script = self.directory / "hook.py"
         script.write_text(textwrap.dedent(source))
         fields.setdefault("env", ENV)
         return RunSpec(
-            argv=[sys.executable, str(script), *args], cwd=self.directory,
+            argv=[self.program, str(script), *args], cwd=self.directory,
             timeout=fields.pop("timeout", 30), kill_grace=fields.pop("kill_grace", 5),
             max_output_bytes=65536, limits=LIMITS,
             warm=fields.pop("warm", WarmPolicy()) if self.mode == "warm" else None, **fields,
@@ -76,8 +101,12 @@ class Runner:
         return json.loads(outcome.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(params=MODES)
+@pytest.fixture(params=[*MODES, IN_BWRAP])
 def runner(request: pytest.FixtureRequest, isolation: Isolation, tmp_path: Path) -> Runner:
+    if request.param == IN_BWRAP:
+        directory = Path(tempfile.mkdtemp(dir=request.getfixturevalue("shown")))
+        directory.chmod(0o755)
+        return Runner(request.getfixturevalue("sandboxed"), "warm", directory)
     return Runner(isolation, request.param, tmp_path)
 
 
@@ -201,6 +230,8 @@ def test_random_state_is_fresh_in_every_run(runner: Runner) -> None:
                           os.urandom(8).hex(), os.getpid()]))
     """
     first, second = runner.seen(source), runner.seen(source)
+    if runner.sandboxed:  # the pid too is PID 2 of the run's own namespace, as in bubblewrap
+        assert first.pop() == second.pop() == 2
     assert all(a != b for a, b in zip(first, second, strict=True)), (first, second)
 
 
@@ -242,11 +273,15 @@ def cgroup_path(directory: Path) -> str:
     raise AssertionError("no cgroup2 mount")
 
 
-def test_the_hook_account_and_no_capabilities(isolation: Isolation) -> None:
+@pytest.mark.parametrize("setup", ["isolation", "sandboxed"])
+def test_the_hook_account_and_no_capabilities(
+    request: pytest.FixtureRequest, shown: Path, setup: str
+) -> None:
     if os.geteuid() != 0:
         pytest.skip("switching to the hook account needs root")
-    tmp_path = Path(tempfile.mkdtemp(prefix="hookrunner-warm-"))
-    tmp_path.chmod(0o755)
+    isolation = request.getfixturevalue(setup)
+    directory = Path(tempfile.mkdtemp(dir=shown))
+    directory.chmod(0o755)
     nobody = pwd.getpwnam("nobody")
     source = """
         import json, os
@@ -254,12 +289,11 @@ def test_the_hook_account_and_no_capabilities(isolation: Isolation) -> None:
         print(json.dumps([os.getuid(), os.geteuid(), os.getgid(), os.getgroups(),
                           status["CapEff"].strip(), status["CapBnd"].strip() != "0" * 16]))
     """
-    try:
-        seen = {
-            mode: Runner(isolation, mode, tmp_path).seen(source, user="nobody") for mode in MODES
-        }
-    finally:
-        shutil.rmtree(tmp_path)
+    program = "/usr/bin/python3"  # one the hook account reaches in the sandbox too
+    seen = {
+        mode: Runner(isolation, mode, directory, program).seen(source, user="nobody")
+        for mode in MODES
+    }
     assert seen["warm"] == seen["spawn"]
     assert seen["warm"][:4] == [nobody.pw_uid, nobody.pw_uid, nobody.pw_gid, []]
     assert seen["warm"][4] == "0" * 16
@@ -345,9 +379,11 @@ def test_large_output_keeps_head_and_tail(runner: Runner) -> None:
 
 
 def test_the_file_size_limit_applies(runner: Runner) -> None:
-    outcome = runner.run("open('big', 'wb').write(b'x' * (60 << 20))")
+    big = "/tmp/big" if runner.sandboxed else "big"  # its snapshot is read-only there
+    outcome = runner.run(f"open({big!r}, 'wb').write(b'x' * (60 << 20))")
     assert outcome.exit_code == 1 and "File too large" in outcome.stderr  # Python ignores SIGXFSZ
-    assert (runner.directory / "big").stat().st_size <= LIMITS.max_file_bytes
+    if not runner.sandboxed:
+        assert (runner.directory / "big").stat().st_size <= LIMITS.max_file_bytes
 
 
 def test_a_session_hook_sees_nothing_the_flow_harness_preloaded(runner: Runner) -> None:

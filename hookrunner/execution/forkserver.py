@@ -351,9 +351,9 @@ def _mount_private(box: dict[str, Any]) -> None:
         kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in box["keep"]]
         for cover in box["cover"]:
             _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
-        for path, fd in kept:
+        for path, fd in kept:  # each alone: never what the sandbox mounted below it
             os.makedirs(path, 0o755, exist_ok=True)
-            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)
             os.close(fd)
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
         _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,

@@ -303,7 +303,7 @@ async def _readable(sock: socket.socket) -> None:
 async def _ready(channel: socket.socket) -> int:
     """The child's pid, as the kernel translated it for us, once it says it is ready."""
     await _readable(channel)
-    data, ancillary, _flags, _address = channel.recvmsg(16, socket.CMSG_SPACE(UCRED.size))
+    data, ancillary, _flags, _address = channel.recvmsg(256, socket.CMSG_SPACE(UCRED.size))
     if data != b"ready":
         reason = data.partition(b": ")[2].decode(errors="replace") or "no reason given"
         raise WarmUnavailable(f"the child could not enter the run's cgroup or namespaces: {reason}")
