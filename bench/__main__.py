@@ -483,19 +483,23 @@ def _rss_with_forking_interpreters(pid: int) -> tuple[float, int]:
 def bench_modes(tmp: Path, work_repo: WorkRepo, repeat: int, events: int = 200) -> None:
     """spawn and warm side by side with adnanh/webhook, one run: the trivial session hook's
     p50 latency at c=1 and events/s at c=4 and 16 (?wait=true), the flow round trip,
-    daemon CPU per event and RSS; each figure min/median/max of ``repeat`` runs."""
+    daemon CPU per event and RSS; each figure min/median/max of ``repeat`` runs. Both modes
+    run in bubblewrap too (``+bwrap``), where the host has it."""
     tmp.mkdir()
     _ensure_webhook()
     commit_once(work_repo, BENCH_FLOW)
     hook = work_repo.work / "hoop-hooks" / "session-open.runbook.py"
     daemons = {}
-    for mode in MODES:
-        (tmp / mode).mkdir()
-        daemons[mode] = RunningDaemon(
-            tmp / mode, str(work_repo.bare), log={"level": "warning"},
-            executor={"max_concurrency": 16, "interpreter": sys.executable, "mode": mode},
+    variants = {mode: {"mode": mode} for mode in MODES}
+    if shutil.which("bwrap"):
+        variants |= {f"{mode}+bwrap": {"mode": mode, "sandbox": "bwrap"} for mode in MODES}
+    for name, executor in variants.items():
+        (tmp / name).mkdir()
+        daemons[name] = RunningDaemon(
+            tmp / name, str(work_repo.bare), log={"level": "warning"},
+            executor={"max_concurrency": 16, "interpreter": sys.executable, **executor},
         )  # fmt: skip
-        daemons[mode].start()
+        daemons[name].start()
     tool = _webhook_tool(tmp, hook)
     body = {"sid": "b", "connection_name": "c"}
     figures: dict[str, list[float]] = collections.defaultdict(list)
@@ -545,21 +549,28 @@ def bench_modes(tmp: Path, work_repo: WorkRepo, repeat: int, events: int = 200) 
             daemon.stop()
         if tool is not None:
             tool.terminate()
-    names = [*MODES, *(["webhook"] if tool is not None else [])]
+    names = [*daemons, *(["webhook"] if tool is not None else [])]
     print("modes, min/median/max of", repeat, "runs:")
     for name in names:
-        line = (f"  {name:<8} c=1 p50 {spread(figures[f'{name} p50'], ' ms')};"
+        line = (f"  {name:<11} c=1 p50 {spread(figures[f'{name} p50'], ' ms')};"
                 f" c=4 {spread(figures[f'{name} c=4'], ' ev/s')};"
                 f" c=16 {spread(figures[f'{name} c=16'], ' ev/s')}")  # fmt: skip
         print(line)
         if name in daemons:
-            print(f"           flow round trip {spread(figures[f'{name} flow'], ' ms')};"
+            print(f"              flow round trip {spread(figures[f'{name} flow'], ' ms')};"
                   f" daemon CPU/event {spread(figures[f'{name} cpu'], ' ms')};"
                   f" RSS daemon+forking {spread(figures[f'{name} rss'], ' MiB')}")  # fmt: skip
+    if "warm+bwrap" in daemons:
+        rate = [w / s for w, s in zip(figures["warm+bwrap c=4"], figures["spawn+bwrap c=4"],
+                                      strict=True)]  # fmt: skip
+        latency = [w / s for w, s in zip(figures["warm+bwrap p50"], figures["spawn+bwrap p50"],
+                                         strict=True)]  # fmt: skip
+        print(f"  in bwrap, warm/spawn: c=4 events/s {spread(rate, 'x')};"
+              f" c=1 p50 {spread(latency, 'x')}")  # fmt: skip
     if tool is None:
         print("  adnanh/webhook not installed (apt-get install webhook): no comparison")
         return
-    for mode in MODES:
+    for mode in daemons:
         ratio = [m / w for m, w in zip(figures[f"{mode} c=4"], figures["webhook c=4"], strict=True)]
         latency = [
             m / w for m, w in zip(figures[f"{mode} p50"], figures["webhook p50"], strict=True)
