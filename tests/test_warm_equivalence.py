@@ -395,3 +395,31 @@ def test_a_session_hook_sees_nothing_the_flow_harness_preloaded(runner: Runner) 
         """
     )
     assert seen == []
+
+
+def test_nothing_of_an_earlier_run_is_in_a_later_runs_memory(runner: Runner) -> None:
+    first, second = "payload-of-the-earlier-run", "-7f3a9c"  # never whole in the later run
+    runner.seen("print('[]')", env={**ENV, "EARLIER": (first + second) * 20})
+    found = runner.seen(
+        """
+        import json, os
+        first, second = (half.encode() for half in os.environ["HALVES"].split(","))
+        found = 0
+        with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
+            for line in maps:
+                bounds, permissions = line.split()[:2]
+                start, end = (int(bound, 16) for bound in bounds.split("-"))
+                try:
+                    memory.seek(start)
+                    data = memory.read(end - start)
+                except (OSError, ValueError, OverflowError):
+                    continue
+                at = data.find(first)
+                while at >= 0:
+                    found += data[at + len(first) : at + len(first) + len(second)] == second
+                    at = data.find(first, at + 1)
+        print(json.dumps(found))
+        """,
+        env={**ENV, "HALVES": f"{first},{second}"},
+    )
+    assert found == 0

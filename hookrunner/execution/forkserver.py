@@ -1,9 +1,9 @@
 """The warm interpreter: started once per hook environment, it forks one child per run.
 
-Usage: ``<interpreter> forkserver.py CONTROL_FD [SCRIPT ...]``. It preloads the standard
-library modules hooks commonly use and what each SCRIPT's ``preload()`` loads (the flow
-harness: its ``sym`` tree), then answers the daemon on the ``CONTROL_FD`` socket. Each
-request carries the run's stdout and stderr, a socket of its own and the run's cgroup
+Usage: ``<interpreter> forkserver.py CONTROL_FD [--sandboxed] [SCRIPT ...]``. It preloads
+the standard library modules hooks commonly use and what each SCRIPT's ``preload()``
+loads (the flow harness: its ``sym`` tree), then answers the daemon on the ``CONTROL_FD``
+socket. Each request carries the run's stdout and stderr, a socket of its own and the run's cgroup
 ``cgroup.procs`` files, opened by the daemon. The child moves itself into the run's cgroup
 leaves and says so on that socket (the kernel attaches its pid as the daemon sees it),
 then takes on the run's account, stdio, cwd and environment and runs the file as
@@ -82,6 +82,12 @@ PRELOAD = [
     "uuid",
 ]
 MAX_REQUEST = 1 << 20
+# Requests are read into this one buffer, decoded only by the child they are for, and
+# wiped after each fork: this process keeps nothing of a run (its environment holds the
+# payload) for the children it forks later to find in their memory.
+_request = bytearray(MAX_REQUEST)
+SANDBOXED = "--sandboxed"  # in bubblewrap: each child gets a PID namespace of its own
+_sandboxed = False
 STDIO_AND_RUN = 3  # stdout, stderr and the run's socket; then its cgroup.procs files
 MAX_FDS = 8
 MAX_REASON = 200  # bytes of why a child refused a run
@@ -236,25 +242,27 @@ def _enter(procs: int) -> None:
         os.close(procs)
 
 
-def _child(request: dict[str, Any], fds: list[int]) -> None:
+def _child(data: bytes, fds: list[int]) -> None:
     """The run's process: enter the run's cgroup (and sandbox), say so, become the run, run
     the file."""
     stdout, stderr, run_fd, *procs = fds
     try:
+        request = json.loads(data)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         run = socket.socket(fileno=run_fd)
-        box = request.get("sandbox")
         try:
+            if ("sandbox" in request) != _sandboxed:  # a daemon of another version
+                raise OSError("the request and this interpreter disagree on the sandbox")
             for fd in procs:
                 _enter(fd)
-            if box is not None:  # only the run's own process comes back, with nothing held
-                _sandbox(box, run, (stdout, stderr))
+            if _sandboxed:  # only the run's own process comes back, with nothing held
+                _sandbox(request["sandbox"], run, (stdout, stderr))
         except OSError as exc:  # nothing of the hook ran: the daemon spawns it
             run.sendall(b"refused: " + str(exc).encode(errors="replace")[:MAX_REASON])
             os._exit(0)
-        if box is None:
+        if not _sandboxed:
             run.sendall(b"ready")
         run.close()
         _become_run(request, stdout, stderr)
@@ -440,10 +448,11 @@ def _new_pid_namespace() -> None:
     _check(_libc.unshare(CLONE_NEWPID), "unshare")
 
 
-def _receive(control: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """One request and its descriptors; ``(None, [])`` when the daemon has hung up."""
+def _receive(control: socket.socket) -> tuple[int | None, list[int]]:
+    """The size of one request (in :data:`_request`) and its descriptors; ``(None, [])``
+    when the daemon has hung up."""
     space = socket.CMSG_SPACE(MAX_FDS * 4)
-    data, ancillary, _flags, _address = control.recvmsg(MAX_REQUEST, space)
+    size, ancillary, _flags, _address = control.recvmsg_into([_request], space)
     fds: list[int] = []
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -451,11 +460,11 @@ def _receive(control: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
             fds.extend(
                 int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, usable, 4)
             )
-    if not data:
+    if not size:
         for fd in fds:
             os.close(fd)
         return None, []
-    return json.loads(data), fds
+    return size, fds
 
 
 def _reap(runs: dict[int, socket.socket]) -> None:
@@ -497,8 +506,8 @@ def serve(control: socket.socket) -> None:
                         break
                 _reap(runs)
                 continue
-            request, fds = _receive(control)
-            if request is None:
+            size, fds = _receive(control)
+            if size is None:
                 accepting = False
                 selector.unregister(control)
                 continue
@@ -506,7 +515,8 @@ def serve(control: socket.socket) -> None:
                 for fd in fds:
                     os.close(fd)
                 continue
-            pid = _fork(request, fds)
+            pid = _fork(size, fds)
+            _request[:size] = bytes(size)  # no later child finds this run's request
             for fd in fds[:2] + fds[STDIO_AND_RUN:]:
                 os.close(fd)
             if pid is None:  # the run's socket closes unanswered: the daemon spawns it
@@ -516,25 +526,27 @@ def serve(control: socket.socket) -> None:
         _reap(runs)
 
 
-def _fork(request: dict[str, Any], fds: list[int]) -> int | None:
+def _fork(size: int, fds: list[int]) -> int | None:
     """The child's pid; ``None`` when the kernel refuses a fork (process limits) or, in
     the sandbox, a PID namespace for it."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        if request.get("sandbox") is not None:
+        if _sandboxed:
             _new_pid_namespace()
         pid = os.fork()
     except OSError:
         return None
     if pid == 0:
-        _child(request, fds)
+        _child(bytes(_request[:size]), fds)
     return pid
 
 
 def main(argv: list[str]) -> None:
+    global _sandboxed
     control = socket.socket(fileno=int(argv[1]))
-    _preload(argv[2:])
+    _sandboxed = argv[2:3] == [SANDBOXED]
+    _preload(argv[3:] if _sandboxed else argv[2:])
     _set_dumpable(0)
     serve(control)
 

@@ -43,6 +43,7 @@ from hookrunner.execution.sandbox import Sandbox
 log = structlog.get_logger("hookrunner.executor")
 
 FORKSERVER = Path(__file__).with_name("forkserver.py")
+SANDBOXED = "--sandboxed"  # forkserver.py's flag: each child a PID namespace of its own
 # Preloaded by each forking interpreter (its ``preload()``): the file every flow hook runs.
 PRELOADED = (Path(__file__).resolve().parents[1] / "flows" / "harness.py",)
 START_TIMEOUT = 30.0
@@ -122,7 +123,7 @@ class ForkServer:
         key = self.key
         argv = [key.program, str(FORKSERVER), str(theirs.fileno()), *map(str, PRELOADED)]
         if self.sandbox is not None:
-            argv = self.sandbox.wrap_server(argv)
+            argv = self.sandbox.wrap_server([*argv[:3], SANDBOXED, *argv[3:]])
         launch = key.limits.launch([*key.prefix, *argv])
         return subprocess.Popen(
             self.leaf.enter(launch.argv),
