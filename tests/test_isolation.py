@@ -719,6 +719,30 @@ def test_a_sandbox_step_that_fails_runs_nothing_of_the_hook_and_spawns_it(
     assert any("No such file or directory" in reason for reason in fallbacks), fallbacks
 
 
+def test_a_warm_sandboxed_run_the_daemon_gave_up_on_runs_nothing_of_the_hook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hookrunner.execution.warm.READY_TIMEOUT", 0)  # it never waits
+    isolation = sandbox_and_cgroup([], [tmp_path])
+    listener = socket.create_server(("127.0.0.1", 0))
+    source = f"""
+        import socket
+        socket.create_connection(("127.0.0.1", {listener.getsockname()[1]})).sendall(b"ran")
+    """
+    try:
+        outcome = asyncio.run(execute(hook_spec(tmp_path, source, warm=WarmPolicy()), isolation))
+    finally:
+        isolation.close()  # waits for what the forking interpreter started
+    listener.settimeout(0.5)
+    ran = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            ran.append(listener.accept()[0].recv(16))
+    listener.close()
+    assert outcome.mode == "spawn" and outcome.status == "succeeded", outcome.stderr
+    assert ran == [b"ran"]  # the spawned run; the forked child never ran the hook
+
+
 def descendants(pid: int) -> list[int]:
     children = []
     for task in Path(f"/proc/{pid}/task").iterdir():

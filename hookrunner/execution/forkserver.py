@@ -146,8 +146,7 @@ def _forget_preloads(path: str) -> None:
 def _set_dumpable(value: int) -> None:
     """Same-account processes may not ptrace or read the memory of this one (0), or may
     (1, what a freshly exec'd hook has)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(4, value, 0, 0, 0)  # PR_SET_DUMPABLE
+    _prctl(PR_SET_DUMPABLE, value)
 
 
 def _exit_code(code: object) -> int:
@@ -284,7 +283,7 @@ MS_RELATIME = 1 << 21
 # statvfs's flag -> the mount flag a read-only remount must keep (bubblewrap does the same).
 KEPT_FLAGS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME,
               2048: MS_NODIRATIME, 4096: MS_RELATIME}  # fmt: skip
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 CAPABILITY_VERSION_3 = 0x20080522
 # What bubblewrap makes read-only in a fresh /proc (the host's sysctls and the like).
@@ -312,8 +311,8 @@ def _remount_readonly(target: str) -> None:
     _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
 
-def _prctl(option: int, value: int) -> None:
-    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
+def _prctl(option: int, value: int) -> int:
+    return int(_libc.prctl(option, *(ctypes.c_ulong(arg) for arg in (value, 0, 0, 0))))
 
 
 def _sandbox(box: dict[str, Any], run: socket.socket, stdio: tuple[int, int]) -> None:
@@ -330,9 +329,11 @@ def _sandbox(box: dict[str, Any], run: socket.socket, stdio: tuple[int, int]) ->
     _mount_private(box)
     _mount_proc()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1: nothing the run sends reaches it
     hook = os.fork()
     if hook == 0:
         try:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts
             ours.close()
             run.close()
             _drop_privileges(theirs)
@@ -387,13 +388,14 @@ def _mount_proc() -> None:
 
 def _drop_privileges(report: socket.socket) -> None:
     """The run's process: a session of its own, no capability in any set, no new
-    privileges, no user namespaces; then say "ok" (before any of the hook's code)."""
+    privileges, no user namespaces; then say "ok", and wait for "go": the daemon has taken
+    the run (had it given up waiting, it spawns the run instead)."""
     os.setsid()
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
     for capability in range(64):
-        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+        if _prctl(PR_CAPBSET_DROP, capability) != 0:
             break  # past the last capability this kernel knows
-    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    _check(_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL), "clearing ambient capabilities")
     header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
     _check(_libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
     if _libc.unshare(CLONE_NEWUSER) == 0:
@@ -404,13 +406,16 @@ def _drop_privileges(report: socket.socket) -> None:
     if left or status["NoNewPrivs"].strip() != "1":
         raise OSError(f"capabilities left: {left}")
     report.sendall(b"ok")
+    if report.recv(16) != b"go":
+        raise OSError("the daemon did not take the run")
     report.close()
 
 
 def _supervise(hook: int, report: socket.socket, run: socket.socket) -> None:
     """PID 1 of the run's namespace: say "ready" once the run's process has dropped
-    everything (or "refused", leaving nothing behind); send its wait status when it ends,
-    then exit, which kills whatever is left in the namespace."""
+    everything (or "refused", leaving nothing behind) and pass the daemon's "go" on; send
+    its wait status when it ends, then exit, which kills whatever is left in the
+    namespace."""
     try:
         said = report.recv(MAX_REASON)
     except OSError:
@@ -422,9 +427,15 @@ def _supervise(hook: int, report: socket.socket, run: socket.socket) -> None:
         with contextlib.suppress(OSError):
             run.sendall(b"refused: " + (said or b"the run's process ended"))
         os._exit(0)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1: nothing the run sends reaches it
-    with contextlib.suppress(OSError):
+    try:
         run.sendall(b"ready")
+        go = run.recv(16)
+        report.sendall(go)
+    except OSError:
+        go = b""
+    if go != b"go":  # the daemon gave up on this run: nothing of the hook runs
+        os.kill(hook, signal.SIGKILL)
+        os._exit(0)
     while True:
         pid, status = os.waitpid(-1, 0)  # orphans of the run are reparented here
         if pid == hook:

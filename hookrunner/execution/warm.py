@@ -261,6 +261,8 @@ class WarmPool:
             finally:
                 theirs.close()
             pid = await asyncio.wait_for(_ready(ours), READY_TIMEOUT)
+            if key.sandboxed:  # its run's process waits for this before any hook code
+                ours.send(b"go")
         except (WarmUnavailable, TimeoutError, OSError) as exc:
             ours.close()
             raise WarmUnavailable(f"no warm child: {exc or 'no answer'}") from None
