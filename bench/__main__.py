@@ -466,17 +466,23 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _rss_with_forking_interpreters(pid: int) -> tuple[float, int]:
-    """RSS of the daemon plus its forking interpreters (MiB), and how many there are."""
+    """RSS of the daemon plus its forking interpreters (MiB), and how many there are; in
+    the sandbox they are bubblewrap's children, and bubblewrap's RSS counts too."""
     total = process_stats(pid).rss_mib
     servers = 0
-    children = [
-        c for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
-    ]
-    for child in children:
-        with contextlib.suppress(OSError):
-            if b"forkserver.py" in Path(f"/proc/{child}/cmdline").read_bytes():
-                total += process_stats(int(child)).rss_mib
-                servers += 1
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            with contextlib.suppress(OSError):
+                for child in map(int, (task / "children").read_text().split()):
+                    command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                    if any(arg.endswith(b"forkserver.py") for arg in command):
+                        total += process_stats(child).rss_mib
+                        if command[1].endswith(b"forkserver.py"):
+                            servers += 1  # not its forked children: they share its pages
+                        else:
+                            pending.append(child)  # bubblewrap, around one
     return total, servers
 
 
