@@ -197,8 +197,7 @@ class Daemon:
             channel = resources.enter_context(self._integrations(settings))
             self.environments = EnvironmentStore(
                 settings.state.dir / "environments",
-                settings.environments,
-                settings.executor.interpreter,
+                self.live,
                 live_trees=lambda: repository.store.snapshots.iterdir(),
             )
             activate_store(self.environments)
@@ -305,7 +304,6 @@ class Daemon:
             return
         self.live.replace(settings)
         self.services.tokens = tokens
-        self.environments.reconfigure(settings.environments, settings.executor.interpreter)
         self._reconfigure_integrations(settings)
         if settings.executor.user:
             _open_snapshots_to_hooks(settings.state.dir, self.services.repository)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import WorkRepo
-from daemon_harness import RunningDaemon
+from daemon_harness import RunningDaemon, wait_for_log
 from prometheus_client import REGISTRY
 from wheelhouse import build_package
 
@@ -67,8 +68,7 @@ class Deployment:
         state = tmp_path / "state"
         self.store = EnvironmentStore(
             state / "environments",
-            settings,
-            "python3",
+            Settings(environments=settings),
             live_trees=lambda: self.repository.store.snapshots.iterdir(),
         )
         self.repo_settings = RepoSettings(url=str(work_repo.bare), ttl=3600, refresh_wait=0.5)
@@ -273,7 +273,7 @@ def test_option_lines_are_refused_with_their_line(tmp_path: Path) -> None:
 
 
 def test_hashes_are_required_when_the_file_has_them(tmp_path: Path, wheelhouse: Path) -> None:
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=offline(wheelhouse)))
     digest = hashlib.sha256((wheelhouse / "hrtiny-1.0-py3-none-any.whl").read_bytes()).hexdigest()
     wrong = check("r.txt", f"hrtiny==1.0 --hash=sha256:{'0' * 64}\n".encode())
     with pytest.raises(EnvironmentBuildError, match=r"(?i)hash"):
@@ -284,7 +284,9 @@ def test_hashes_are_required_when_the_file_has_them(tmp_path: Path, wheelhouse: 
 
 
 def test_all_environments_together_stay_under_max_bytes(tmp_path: Path, wheelhouse: Path) -> None:
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse, max_bytes=2 << 20), "python3")
+    store = EnvironmentStore(
+        tmp_path / "envs", Settings(environments=offline(wheelhouse, max_bytes=2 << 20))
+    )
     with pytest.raises(EnvironmentBuildError, match=r"environments\.max_bytes"):
         store.ensure(check("r.txt", b"hrbig==1.0\n"))
     assert not store.environments()
@@ -296,7 +298,9 @@ def test_pip_builds_the_same_environment_when_uv_is_missing(
 ) -> None:
     settings = offline(wheelhouse)
     store = EnvironmentStore(
-        tmp_path / "envs", settings, "python3", installer=PipInstaller(settings, tmp_path / "c")
+        tmp_path / "envs",
+        Settings(environments=settings),
+        installer=PipInstaller(settings, tmp_path / "c"),
     )
     python = store.ensure(check("r.txt", b"hrtiny==2.0\n")) / "bin" / "python"
     answer = subprocess.run(
@@ -322,7 +326,10 @@ def test_the_hook_account_can_use_an_environment_but_not_change_it(
     shared_tmp: Path, wheelhouse: Path
 ) -> None:
     nobody = pwd.getpwnam("nobody")
-    store = EnvironmentStore(shared_tmp / "envs", offline(wheelhouse), SYSTEM_PYTHON)
+    store = EnvironmentStore(
+        shared_tmp / "envs",
+        Settings(environments=offline(wheelhouse), executor={"interpreter": SYSTEM_PYTHON}),
+    )
     environment = store.ensure(check("r.txt", b"hrtiny==1.0\n"))
     python = environment / "bin" / "python"
     use = subprocess.run(
@@ -387,6 +394,44 @@ def test_the_daemon_serves_with_environments_and_reports_a_failed_build(
     finally:
         daemon.stop()
     assert '"environment_build"' in daemon.log_text()
+
+
+def test_a_reload_reaches_the_next_environment_build(
+    tmp_path: Path, work_repo: WorkRepo, wheelhouse: Path
+) -> None:
+    """SIGHUP with a new ``[environments]``: the daemon's next build uses it."""
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    work_repo.commit({"hoop-hooks/session-open.runbook.py": "print('ready')\n"})
+    daemon = RunningDaemon(
+        tmp_path, str(work_repo.bare), environments={"find_links": [str(empty)], "no_index": True}
+    )
+    daemon.start()
+    try:
+        with daemon.client() as admin:
+            wanted = work_repo.commit(
+                {
+                    "hoop-hooks/requirements.txt": "hrtiny==1.0\n",
+                    "hoop-hooks/session-open.runbook.py": IMPORTING_HOOK.format(module="hrtiny"),
+                }
+            )
+            assert admin.post("/v1/sync").status_code == 502  # nothing to build it from
+            config = daemon.config.read_text().replace(str(empty), str(wheelhouse))
+            daemon.config.write_text(config)
+            assert daemon.process is not None
+            daemon.process.send_signal(signal.SIGHUP)
+            wait_for_log(daemon, '"reloaded"')
+            deadline = time.monotonic() + 120
+            while admin.get("/v1/status").json()["commit"] != wanted:
+                assert time.monotonic() < deadline, daemon.log_text()
+                admin.post("/v1/sync")
+                time.sleep(0.2)
+            body = {"sid": "r1", "connection_name": "pg"}
+            (run,) = admin.post("/v1/events/session-open?wait=true", json=body).json()["runs"]
+            assert run["status"] == "succeeded", run
+            assert run["stdout"].split()[0] == "1.0"
+    finally:
+        daemon.stop()
 
 
 def hookrunner_cli(*args: str, cache: Path, config: Path) -> subprocess.CompletedProcess[str]:
@@ -474,7 +519,7 @@ def test_a_missing_environment_fails_closed_and_is_rebuilt_for_the_next_run(
 
 def test_a_build_past_build_timeout_is_killed_and_refused(tmp_path: Path, wheelhouse: Path) -> None:
     settings = offline(wheelhouse, allow_source_builds=True, build_timeout=1)
-    store = EnvironmentStore(tmp_path / "envs", settings, "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=settings))
     started = time.monotonic()
     with pytest.raises(EnvironmentBuildError, match="took longer than 1 s"):
         store.ensure(check("r.txt", b"hrslow==3.0\n"))  # its build sleeps 4 s
@@ -489,7 +534,7 @@ def test_each_flow_gets_its_own_environment_and_its_hooks_run_in_it(
     for slug, version in (("one", "1.0"), ("two", "2.0"), ("Not A Slug", "9.9")):
         (tree / "flows" / slug).mkdir(parents=True)
         (tree / "flows" / slug / "requirements.txt").write_text(f"hrtiny=={version}\n")
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=offline(wheelhouse)))
     store.prepare(tree)  # hrtiny 9.9 does not exist: the non-flow directory is not built
     for slug, version in (("one", "1.0"), ("two", "2.0")):
         python = store.python_for(tree / "flows" / slug)
@@ -506,7 +551,7 @@ def test_a_flow_runbook_runs_with_its_flows_environment(tmp_path: Path, wheelhou
     (flow_dir / "impl.py").write_text("")
     (flow_dir / "requirements.txt").write_text("hrtiny==2.0\n")
     (flow_dir / "escalate.runbook.py").write_text(IMPORTING_HOOK.format(module="hrtiny"))
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=offline(wheelhouse)))
     store.prepare(tmp_path / "tree")
     index = build_index(Snapshot("c0ffee", tmp_path / "tree"))
     flow = load_flow(index, "db")

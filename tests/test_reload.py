@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 from conftest import GitDaemon, WorkRepo
-from daemon_harness import TOKENS, RunningDaemon
+from daemon_harness import TOKENS, RunningDaemon, wait_for_log
 
 from hookrunner.config import LiveSettings, Settings
 from hookrunner.daemon import build_services
@@ -60,13 +59,6 @@ def test_every_component_reads_the_replaced_settings(tmp_path: Path) -> None:
         "git": "file:///after",
         "snapshot bound": 20 << 20,
     }
-
-
-def wait_for_log(daemon: RunningDaemon, text: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in daemon.log_text():
-        assert time.monotonic() < deadline, f"no {text!r} in the log"
-        time.sleep(0.05)
 
 
 def test_sighup_changes_what_the_running_daemon_does(
