@@ -29,11 +29,12 @@ from hookrunner.approvals.interactions import SlackInteractions
 from hookrunner.approvals.outbox import SlackOutbox
 from hookrunner.config import ConfigError, LiveSettings, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
-from hookrunner.environments import EnvironmentStore, activate_store
-from hookrunner.execution import IsolationUnavailable, activate_isolation, active_isolation
+from hookrunner.environments import EnvironmentStore
+from hookrunner.execution import Isolation, IsolationUnavailable
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
 from hookrunner.hook_isolation import start_isolation
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.integrations.channel import ChannelServer
 from hookrunner.integrations.service import ChannelUnavailable, channel_dir, serve_integrations
 from hookrunner.journal import Journal, JournalError, open_journal
@@ -76,17 +77,19 @@ def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
         directory.chmod(0o711)
 
 
-def _start_isolation(settings: Settings, config_file: str | None, repository: Repository) -> None:
+def _start_isolation(
+    settings: Settings, config_file: str | None, repository: Repository
+) -> Isolation:
     """Probe account, sandbox and cgroups once; say at start what hooks are not kept from."""
     shown = [repository.store.snapshots, channel_dir(settings.state.dir)]
     try:
         isolation = start_isolation(settings, config_file, shown)
     except IsolationUnavailable as exc:
         raise StartupError(str(exc)) from None
-    activate_isolation(isolation)
     for warning in isolation.warnings:
         log.warning("isolation", warning=warning)
     log.info("isolation", **isolation.status())
+    return isolation
 
 
 def lock_state_dir(state_dir: Path) -> IO[str]:
@@ -149,23 +152,30 @@ def build_services(
     live: LiveSettings,
     journal: Journal,
     accepting: Callable[[], bool],
-    prepare: Callable[[Path], None] | None = None,
     channel: ChannelServer | None = None,
 ) -> tuple[Services, TimerLoop]:
-    """Every component, each reading its settings through ``live``; ``prepare`` readies a
-    fetched tree before it is published (hook environments); flow hooks reach the
+    """Every component, each reading its settings through ``live``, and the runtime its
+    hooks run with: the hook environments, built before a fetched tree is published, and
+    (until the daemon sets it) no isolation beyond the account switch. Flow hooks reach the
     integrations through ``channel``."""
-    repository = Repository(lambda: live.repo, live.state.dir, prepare)
-    dispatcher = Dispatcher(journal, repository, live)
+    environments = EnvironmentStore(
+        live.state.dir / "environments",
+        live,
+        live_trees=lambda: repository.store.snapshots.iterdir(),
+    )
+    runtime = HookRuntime(environments=environments)
+    repository = Repository(lambda: live.repo, live.state.dir, environments.prepare)
+    dispatcher = Dispatcher(journal, repository, live, runtime)
     slack = SlackClients(live)
     outbox = SlackOutbox(journal, slack, live)
-    engine = Engine(journal, repository, live, notifier=outbox, channel=channel)
+    engine = Engine(journal, repository, live, runtime, notifier=outbox, channel=channel)
     services = Services(
         settings=live,
         journal=journal,
         dispatcher=dispatcher,
         repository=repository,
         engine=engine,
+        runtime=runtime,
         tokens=TokenTable.load(live.server.tokens_file),
         accepting=accepting,
         slack=SlackInteractions(engine, slack),
@@ -195,19 +205,15 @@ class Daemon:
         resources = contextlib.ExitStack()
         try:
             channel = resources.enter_context(self._integrations(settings))
-            self.environments = EnvironmentStore(
-                settings.state.dir / "environments",
-                self.live,
-                live_trees=lambda: repository.store.snapshots.iterdir(),
-            )
-            activate_store(self.environments)
             self.services, timers = build_services(
-                self.live, journal, lambda: self.accepting, self.environments.prepare, channel
+                self.live, journal, lambda: self.accepting, channel
             )
             repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
-            _start_isolation(settings, self.config_file, repository)
+            isolation = _start_isolation(settings, self.config_file, repository)
+            resources.callback(isolation.close)
+            self.services.runtime.isolation = isolation
             gate = self._connection_gate()
             sockets = [gate.listener(sock) for sock in _listen_sockets(settings)]
             config = uvicorn.Config(
@@ -248,8 +254,7 @@ class Daemon:
             log.info("daemon_stop")
             return 0
         finally:
-            resources.close()  # after the hooks drained: the channel outlives every run
-            active_isolation().close()
+            resources.close()  # after the hooks drained: the channel and isolation outlive runs
             journal.close()
             lock.close()
 

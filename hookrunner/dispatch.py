@@ -23,6 +23,7 @@ import structlog
 from hookrunner import metrics
 from hookrunner.config import SettingsView
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.journal import Accepted, Delivery, EventRecord, Journal, JournalError, RunRecord
 from hookrunner.payloads import SESSION_KINDS, SessionEvent
 from hookrunner.repo import HookIndex, Repository
@@ -59,10 +60,17 @@ def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult
 
 
 class Dispatcher:
-    def __init__(self, journal: Journal, repository: Repository, settings: SettingsView) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        repository: Repository,
+        settings: SettingsView,
+        runtime: HookRuntime,
+    ) -> None:
         self.journal = journal
         self.repository = repository
         self.settings = settings
+        self.runtime = runtime
         self.running = 0
         # Counts notifications, so a wake-up is never lost between a claim and a wait.
         self._wakeup = asyncio.Semaphore(0)
@@ -267,6 +275,7 @@ class Dispatcher:
             SessionEvent.model_validate(claim.event.body),
             claim.hooks,
             self.settings.executor,
+            self.runtime,
             run_id=run.run_id,
             event_id=run.event_id,
             attempt=run.attempt,

@@ -27,13 +27,13 @@ from prometheus_client import REGISTRY
 from wheelhouse import build_package
 
 from hookrunner.config import EnvironmentSettings, ExecutorSettings, RepoSettings, Settings
-from hookrunner.environments import EnvironmentBuildError, EnvironmentStore, active_store
+from hookrunner.environments import EnvironmentBuildError, EnvironmentStore
 from hookrunner.environments.installers import PipInstaller
 from hookrunner.environments.requirements import check
-from hookrunner.execution import Isolation, activate_isolation
 from hookrunner.flows.definition import load_flow
 from hookrunner.flows.runner import FlowRunner
 from hookrunner.hook_isolation import start_isolation
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.payloads import parse_session_event
 from hookrunner.repo import HookIndex, Repository, Snapshot, build_index
 from hookrunner.session_hooks import run_session_hook
@@ -62,7 +62,7 @@ def offline(wheelhouse: Path, **changes: object) -> EnvironmentSettings:
 
 
 class Deployment:
-    """A repository synced the way the daemon syncs it, with its environment store active."""
+    """A repository synced the way the daemon syncs it; its hooks run from its store."""
 
     def __init__(self, tmp_path: Path, work_repo: WorkRepo, settings: EnvironmentSettings) -> None:
         state = tmp_path / "state"
@@ -74,6 +74,7 @@ class Deployment:
         self.repo_settings = RepoSettings(url=str(work_repo.bare), ttl=3600, refresh_wait=0.5)
         self.repository = Repository(lambda: self.repo_settings, state, self.store.prepare)
         self.work_repo = work_repo
+        self.runtime = HookRuntime(environments=self.store)
 
     def push(self, requirements: str, module: str = "hrtiny", note: str = "") -> str:
         hook = IMPORTING_HOOK.format(module=module) + (f"# {note}\n" if note else "")
@@ -88,25 +89,28 @@ class Deployment:
         report = self.repository.refresh()
         assert report is not None and report.ok, report
 
-    def run_hook(
+    async def hook(
         self, index: HookIndex | None = None, settings: ExecutorSettings | None = None
     ) -> str:
         index = index or self.repository.last_good()
         assert index is not None
         event = parse_session_event("session-open", {"sid": "s1", "connection_name": "pg"})
-        with active_store(self.store):
-            result = asyncio.run(
-                run_session_hook(
-                    event,
-                    index,
-                    settings or ExecutorSettings(),
-                    run_id="r",
-                    event_id="e",
-                    attempt=1,
-                )
-            )
+        result = await run_session_hook(
+            event,
+            index,
+            settings or ExecutorSettings(),
+            self.runtime,
+            run_id="r",
+            event_id="e",
+            attempt=1,
+        )
         assert result.status == "succeeded", result.stderr
         return result.stdout
+
+    def run_hook(
+        self, index: HookIndex | None = None, settings: ExecutorSettings | None = None
+    ) -> str:
+        return asyncio.run(self.hook(index, settings))
 
 
 @pytest.fixture
@@ -127,6 +131,27 @@ def test_a_hook_importing_a_package_runs_in_its_environment(deployment: Deployme
     assert Path(prefix).parent == deployment.store.root
 
 
+def test_two_deployments_in_one_process_run_hooks_from_their_own_stores(
+    tmp_path: Path, work_repo: WorkRepo, wheelhouse: Path
+) -> None:
+    """Two daemons (or a daemon and a dry-run) in one process, running hooks at once:
+    each hook gets its own deployment's environment, never the other's."""
+    first = Deployment(tmp_path / "first", work_repo, offline(wheelhouse))
+    second = Deployment(tmp_path / "second", work_repo, offline(wheelhouse))
+    first.push("hrtiny==1.0\n")
+    first.sync()
+    second.push("hrtiny==2.0\n")
+    second.sync()
+
+    async def both() -> list[str]:
+        return await asyncio.gather(first.hook(), second.hook(), first.hook())
+
+    seen = [output.split() for output in asyncio.run(both())]
+    assert [version for version, _prefix in seen] == ["1.0", "2.0", "1.0"]
+    roots = [Path(prefix).parent for _version, prefix in seen]
+    assert roots == [first.store.root, second.store.root, first.store.root]
+
+
 @pytest.mark.parametrize("mode", ["spawn", "warm"])
 def test_a_sandboxed_hook_imports_a_package_from_its_environment(
     deployment: Deployment, tmp_path: Path, mode: str
@@ -140,11 +165,10 @@ def test_a_sandboxed_hook_imports_a_package_from_its_environment(
         state={"dir": str(tmp_path / "state")}, executor={"sandbox": "bwrap", "mode": mode}
     )
     isolation = start_isolation(settings, None, [deployment.repository.store.snapshots])
-    activate_isolation(isolation)
+    deployment.runtime.isolation = isolation
     try:
         version, prefix = deployment.run_hook(settings=settings.executor).split()
     finally:
-        activate_isolation(Isolation())
         isolation.close()
     assert version == "1.0" and Path(prefix).parent == deployment.store.root
 
@@ -505,10 +529,17 @@ def test_a_missing_environment_fails_closed_and_is_rebuilt_for_the_next_run(
     index = deployment.repository.last_good()
     assert index is not None
     event = parse_session_event("session-open", {"sid": "m", "connection_name": "pg"})
-    with active_store(deployment.store):
-        failed = asyncio.run(
-            run_session_hook(event, index, ExecutorSettings(), run_id="r", event_id="e", attempt=1)
+    failed = asyncio.run(
+        run_session_hook(
+            event,
+            index,
+            ExecutorSettings(),
+            deployment.runtime,
+            run_id="r",
+            event_id="e",
+            attempt=1,
         )
+    )
     assert failed.status == "failed"
     assert str(environment) in failed.stderr
     deadline = time.monotonic() + 60
@@ -555,8 +586,7 @@ def test_a_flow_runbook_runs_with_its_flows_environment(tmp_path: Path, wheelhou
     store.prepare(tmp_path / "tree")
     index = build_index(Snapshot("c0ffee", tmp_path / "tree"))
     flow = load_flow(index, "db")
-    runner = FlowRunner(ExecutorSettings(), "c0ffee", "e")
-    with active_store(store):
-        call = asyncio.run(runner.runbook(flow, flow_dir / "escalate.runbook.py", {}, "req"))
+    runner = FlowRunner(ExecutorSettings(), HookRuntime(environments=store), "c0ffee", "e")
+    call = asyncio.run(runner.runbook(flow, flow_dir / "escalate.runbook.py", {}, "req"))
     assert call.ok, call.result.stderr
     assert call.result.stdout.split()[0] == "2.0"

@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook
 
 from hookrunner.config import ExecutorSettings
 from hookrunner.execution import RunResult
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.payloads import (
     PayloadError,
     SessionKind,
@@ -84,7 +85,13 @@ def run_echo(tmp_path: Path, kind: SessionKind, body: Any, **settings: Any) -> R
     event = parse_session_event(kind, body)
     return asyncio.run(
         run_session_hook(
-            event, index, ExecutorSettings(**settings), run_id="r", event_id="e", attempt=1
+            event,
+            index,
+            ExecutorSettings(**settings),
+            HookRuntime(),
+            run_id="r",
+            event_id="e",
+            attempt=1,
         )
     )
 
@@ -221,7 +228,15 @@ def test_plain_exec_runs_no_hook_and_is_recorded_skipped(tmp_path: Path) -> None
             "session-open", {"sid": verb, "connection_name": "c", "verb": verb}
         )
         results[verb] = asyncio.run(
-            run_session_hook(event, index, ExecutorSettings(), run_id=verb, event_id="e", attempt=1)
+            run_session_hook(
+                event,
+                index,
+                ExecutorSettings(),
+                HookRuntime(),
+                run_id=verb,
+                event_id="e",
+                attempt=1,
+            )
         )
         assert marker.exists() is (verb == "exec")
     skipped, ran = results["plain-exec"], results["exec"]

@@ -25,11 +25,16 @@ import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon, wait_for_run
 
+from hookrunner import session_hooks
+from hookrunner.config import ExecutorSettings
 from hookrunner.execution import Isolation, Limits, RunResult, RunSpec, WarmPolicy, execute
 from hookrunner.execution.cgroups import CgroupTree
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.isolation import setup as isolation_setup
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.journal.sqlite import MIGRATIONS, SqliteJournal
+from hookrunner.payloads import parse_session_event
+from hookrunner.repo import Snapshot, build_index
 
 HOOK_ACCOUNT = "nobody"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -537,6 +542,40 @@ def test_a_sandboxed_hook_sees_its_files_and_snapshot_but_nothing_hidden(tmp_pat
     assert seen["payload"] == "payload" and seen["hidden"] == [] and seen["host_tmp"] is False
     assert max(seen["own_processes"]) < 10  # its own PID namespace: bwrap's init and itself
     assert outcome.collected == {"RESULT_FILE": b"answer"}
+
+
+def test_a_sandboxed_daemon_and_a_dry_run_in_one_process_keep_their_own_isolation(
+    tmp_path: Path,
+) -> None:
+    """Session hooks of two runtimes, run at once in one process: only the sandboxed
+    runtime's hook is kept from the hidden directory."""
+    tree, secret = tmp_path / "tree", tmp_path / "state"
+    (tree / "hoop-hooks").mkdir(parents=True)
+    secret.mkdir()
+    (secret / "journal").write_text("private")
+    hook = f"import os\nprint(os.listdir({str(secret)!r}))\n"
+    (tree / "hoop-hooks" / "session-open.runbook.py").write_text(hook)
+    index = build_index(Snapshot("c0ffee", tree))
+    event = parse_session_event("session-open", {"sid": "s", "connection_name": "c"})
+    daemon = HookRuntime(isolation=sandbox_and_cgroup([secret], [tree]))
+    dry_run = HookRuntime()
+
+    async def both() -> list[RunResult]:
+        return await asyncio.gather(
+            *(
+                session_hooks.run_session_hook(
+                    event, index, ExecutorSettings(), runtime, run_id="r", event_id="e", attempt=1
+                )
+                for runtime in (daemon, dry_run, daemon)
+            )
+        )
+
+    try:
+        results = asyncio.run(both())
+    finally:
+        daemon.isolation.close()
+    assert all(result.status == "succeeded" for result in results), results
+    assert [result.stdout.strip() for result in results] == ["[]", "['journal']", "[]"]
 
 
 def test_a_timed_out_sandboxed_hook_gets_sigterm_before_the_kill(tmp_path: Path) -> None:

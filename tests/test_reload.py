@@ -25,6 +25,7 @@ def test_every_component_reads_the_replaced_settings(tmp_path: Path) -> None:
             server={"max_body_bytes": value << 10, "tokens_file": ""},
             webhooks={"hoop_secret": f"secret-{value}"},
             state={"dir": str(tmp_path)},
+            environments={"max_bytes": value << 20},
         )
 
     live = LiveSettings(settings("file:///before", 10))
@@ -44,6 +45,7 @@ def test_every_component_reads_the_replaced_settings(tmp_path: Path) -> None:
             "sync": repository.syncer.settings.url,
             "git": repository.syncer.git.settings.url,
             "snapshot bound": repository.syncer.settings.max_snapshot_bytes,
+            "environments": services.runtime.environments.settings.environments.max_bytes,
         }
     finally:
         journal.close()
@@ -58,6 +60,7 @@ def test_every_component_reads_the_replaced_settings(tmp_path: Path) -> None:
         "sync": "file:///after",
         "git": "file:///after",
         "snapshot bound": 20 << 20,
+        "environments": 20 << 20,
     }
 
 

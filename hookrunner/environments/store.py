@@ -125,6 +125,16 @@ class EnvironmentStore:
             self._rebuild_in_background(requirements, environment.name)
         return str(environment / "bin" / "python")
 
+    def interpreter_for(self, directory: Path) -> str:
+        """:meth:`python_for`, failing closed: when the requirements cannot be read, a path
+        that names no interpreter, so the run fails to start (a published snapshot's
+        could be read when it was built)."""
+        try:
+            return self.python_for(directory)
+        except EnvironmentBuildError as exc:
+            log.error("environment_unusable", directory=str(directory), error=str(exc))
+            return str(self.root / "unusable" / "bin" / "python")
+
     def _rebuild_in_background(self, requirements: Requirements, key: str) -> None:
         with self._pending_lock:
             if key in self._pending:

@@ -1,8 +1,7 @@
 """What stands between a hook and the daemon: account, sandbox and cgroup, probed once.
 
-The daemon calls :func:`setup` at start and :func:`activate_isolation` with the result; every run
-of the process then uses it. Without a daemon (``dry-run``, tests calling the executor)
-hooks run with the account switch only, as before.
+The daemon calls :func:`setup` at start and passes the result to every run it starts.
+Without a daemon (``dry-run``) hooks run with ``Isolation()``: the account switch only.
 """
 
 from __future__ import annotations
@@ -127,15 +126,3 @@ def setup(
                     "those limits are rlimits only"
                 )
     return Isolation(user, box, tree, warnings)
-
-
-_active = Isolation()
-
-
-def activate_isolation(isolation: Isolation) -> None:
-    global _active
-    _active = isolation
-
-
-def active_isolation() -> Isolation:
-    return _active
