@@ -77,15 +77,17 @@ def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
         directory.chmod(0o711)
 
 
-def _start_isolation(
-    settings: Settings, config_file: str | None, repository: Repository
+def _probe_isolation(
+    settings: Settings,
+    config_file: str | None,
+    repository: Repository,
+    running: Isolation | None = None,
 ) -> Isolation:
-    """Probe account, sandbox and cgroups once; say at start what hooks are not kept from."""
+    """Probe account, sandbox and cgroups (at start, and again on reload, keeping the
+    ``running`` cgroup tree); :class:`IsolationUnavailable` when a required one is missing.
+    Says what hooks are not kept from."""
     shown = [repository.store.snapshots, channel_dir(settings.state.dir)]
-    try:
-        isolation = start_isolation(settings, config_file, shown)
-    except IsolationUnavailable as exc:
-        raise StartupError(str(exc)) from None
+    isolation = start_isolation(settings, config_file, shown, running)
     for warning in isolation.warnings:
         log.warning("isolation", warning=warning)
     log.info("isolation", **isolation.status())
@@ -189,6 +191,9 @@ class Daemon:
         self.config_file = config_file
         self.live = LiveSettings(load_settings(config_file))
         self.accepting = True
+        # Every isolation runs were started with, the current one last; closed at exit,
+        # once no run uses them.
+        self.isolations: list[Isolation] = []
 
     @property
     def settings(self) -> Settings:
@@ -211,9 +216,11 @@ class Daemon:
             repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
-            isolation = _start_isolation(settings, self.config_file, repository)
-            resources.callback(isolation.close)
-            self.services.runtime.isolation = isolation
+            resources.callback(self._close_isolations)
+            try:
+                self._use_isolation(_probe_isolation(settings, self.config_file, repository))
+            except IsolationUnavailable as exc:
+                raise StartupError(str(exc)) from None
             gate = self._connection_gate()
             sockets = [gate.listener(sock) for sock in _listen_sockets(settings)]
             config = uvicorn.Config(
@@ -296,19 +303,43 @@ class Daemon:
         self.accepting = False
         self.server.should_exit = True
 
+    def _use_isolation(self, isolation: Isolation) -> None:
+        """Runs started from now on use ``isolation``; those running keep theirs."""
+        self.isolations.append(isolation)
+        self.services.runtime.isolation = isolation
+
+    def _cgroup_holder(self) -> Isolation | None:
+        """The latest isolation with a cgroup tree: a reload keeps that tree (runs may still
+        be in it, even when a reload in between turned cgroups off)."""
+        holders = [isolation for isolation in self.isolations if isolation.cgroups is not None]
+        return holders[-1] if holders else None
+
+    def _close_isolations(self) -> None:
+        for isolation in reversed(self.isolations):
+            isolation.close()
+
     def reload(self) -> None:
-        """Re-read config and tokens; every component sees the new settings, then refresh.
+        """Re-read config and tokens, and probe the isolation the new settings ask for;
+        every component sees the new settings, the next run the new isolation, then
+        refresh. A config that does not parse, or isolation the host cannot give, is
+        refused with one line and the old settings stay.
 
         Listening addresses, the state dir and the number of workers are fixed at start.
         """
         try:
             settings = load_settings(self.config_file)
+            # Fixed at start: the sandbox keeps hiding the state dir in use.
+            settings = settings.model_copy(update={"state": self.settings.state})
             tokens = TokenTable.load(settings.server.tokens_file)
-        except ConfigError as exc:
+            isolation = _probe_isolation(
+                settings, self.config_file, self.services.repository, self._cgroup_holder()
+            )
+        except (ConfigError, IsolationUnavailable) as exc:
             log.error("reload_failed", error=str(exc))
             return
         self.live.replace(settings)
         self.services.tokens = tokens
+        self._use_isolation(isolation)
         self._reconfigure_integrations(settings)
         if settings.executor.user:
             _open_snapshots_to_hooks(settings.state.dir, self.services.repository)

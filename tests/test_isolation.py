@@ -27,7 +27,15 @@ from daemon_harness import RunningDaemon, wait_for_run
 
 from hookrunner import session_hooks
 from hookrunner.config import ExecutorSettings
-from hookrunner.execution import Isolation, Limits, RunResult, RunSpec, WarmPolicy, execute
+from hookrunner.execution import (
+    Isolation,
+    Limits,
+    Outcome,
+    RunResult,
+    RunSpec,
+    WarmPolicy,
+    execute,
+)
 from hookrunner.execution.cgroups import CgroupTree
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.isolation import setup as isolation_setup
@@ -576,6 +584,35 @@ def test_a_sandboxed_daemon_and_a_dry_run_in_one_process_keep_their_own_isolatio
         daemon.isolation.close()
     assert all(result.status == "succeeded" for result in results), results
     assert [result.stdout.strip() for result in results] == ["[]", "['journal']", "[]"]
+
+
+def test_a_reprobe_keeps_the_cgroup_tree_and_the_runs_in_it(tmp_path: Path) -> None:
+    """A reload probes isolation again; a hook already running in a run cgroup is not
+    killed by it (setting the tree up again would remove its leaf)."""
+    needs_cgroup()
+    started = tmp_path / "started"
+    source = f"""
+        import pathlib, time
+        pathlib.Path({str(started)!r}).touch()
+        time.sleep(1)
+        print("finished")
+    """
+    isolation = isolation_setup("", "none", "required", [], [])
+    reprobed: list[Isolation] = []
+
+    async def reload_while_running() -> Outcome:
+        run = asyncio.create_task(execute(hook_spec(tmp_path, source), isolation))
+        while not started.exists():
+            await asyncio.sleep(0.02)
+        reprobed.append(isolation.reprobe("", "none", "required", [], []))
+        return await run
+
+    try:
+        outcome = asyncio.run(reload_while_running())
+    finally:
+        isolation.close()
+    assert outcome.status == "succeeded" and outcome.stdout.strip() == "finished", outcome
+    assert reprobed[0].cgroups is isolation.cgroups and reprobed[0].warm is isolation.warm
 
 
 def test_a_timed_out_sandboxed_hook_gets_sigterm_before_the_kill(tmp_path: Path) -> None:

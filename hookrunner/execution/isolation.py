@@ -88,12 +88,29 @@ class Isolation:
         if self.cgroups is not None:
             self.cgroups.close()
 
+    def reprobe(
+        self, user: str, sandbox: str, cgroup: str, hidden: Sequence[Path], readable: Sequence[Path]
+    ) -> Isolation:
+        """The isolation new settings ask for (a reload), as :func:`setup` probes it, but
+        keeping this one's cgroup tree and forking interpreters while run cgroups are
+        wanted: setting the tree up again would kill the runs in it."""
+        fresh = setup(user, sandbox, cgroup, hidden, readable, self.cgroups)
+        if fresh.cgroups is not None and fresh.cgroups is self.cgroups:
+            fresh.warm = self.warm
+        return fresh
+
 
 def setup(
-    user: str, sandbox: str, cgroup: str, hidden: Sequence[Path], readable: Sequence[Path]
+    user: str,
+    sandbox: str,
+    cgroup: str,
+    hidden: Sequence[Path],
+    readable: Sequence[Path],
+    running: CgroupTree | None = None,
 ) -> Isolation:
     """Probe what this host allows; :class:`IsolationUnavailable` when a required part is
-    missing. ``hidden``: what a sandboxed hook must not see; ``readable``: shown again."""
+    missing. ``hidden``: what a sandboxed hook must not see; ``readable``: shown again;
+    ``running``: the cgroup tree in use, kept rather than set up again."""
     warnings = []
     hook_account = account(user) if user else None
     if hook_account is None:
@@ -114,7 +131,7 @@ def setup(
     tree = None
     if cgroup != "off":
         try:
-            tree = CgroupTree.setup()
+            tree = running or CgroupTree.setup()
         except IsolationUnavailable as exc:
             if cgroup == "required":
                 raise IsolationUnavailable(f"executor.cgroup = required: {exc}") from None
