@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.base import settings_for
-from fakes.slack import FakeSlack
 
 from hookrunner.config import ExecutorSettings
 from hookrunner.flows.definition import load_flow
@@ -28,6 +26,8 @@ from hookrunner.hook_runtime import HookRuntime
 from hookrunner.integrations import Integrations, channel_client
 from hookrunner.integrations.channel import ChannelServer, RunContext
 from hookrunner.repo import Snapshot, build_index
+from hookrunner_dev.fakes.base import settings_for
+from hookrunner_dev.fakes.slack import FakeSlack
 
 CLIENT = Path(channel_client.__file__)
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "python3"
