@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -299,11 +300,13 @@ def test_a_flow_hook_cannot_kill_the_daemon(target: Target) -> None:
 
 
 # Finding 2: what escaped the process-group and marker cleanup. Each leaves something
-# behind that the test finds from outside: a ``sleep 100N`` or a fake kernel thread.
+# behind that the test finds from outside: a ``sleep 100N.<MARK>`` or a fake kernel thread.
+# MARK tells this test session's sleeps from those of another suite on the same machine.
+MARK = f"{secrets.randbelow(10**6):06d}"
 ESCAPES = {
     "setsid_env_i": """
 import subprocess
-subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1001' &)"], check=True)
+subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1001.@MARK@' &)"], check=True)
 print("started")
 """,
     "kworker": """
@@ -326,7 +329,7 @@ print("started")
 """,
     "timeout": """
 import subprocess, time
-subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1003' &)"], check=True)
+subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1003.@MARK@' &)"], check=True)
 time.sleep(600)
 """,
     "fork_loop": """
@@ -334,15 +337,16 @@ import os, time
 for _ in range(245):
     if os.fork() == 0:
         os.setsid()
-        os.execvpe("sleep", ["sleep", "1004"], {})
+        os.execvpe("sleep", ["sleep", "1004.@MARK@"], {})
 print("forked")
 """,
     "trivial": "print('ok')\n",
 }
+ESCAPES = {name: source.replace("@MARK@", MARK) for name, source in ESCAPES.items()}
 
 
 def escaped(root: Path) -> list[str]:
-    """Processes the hooks above left: ``sleep 100N`` (or the shell about to exec it), a
+    """Processes the hooks above left: ``sleep 100N.<MARK>`` (or the shell about to exec it), a
     user-space kworker, or anything still running from the test's own files (``root``)."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -352,7 +356,8 @@ def escaped(root: Path) -> list[str]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
             comm = (entry / "comm").read_text().strip()
             hook = str(root).encode() in command and b"/hoop-hooks/" in command
-            ours = b"sleep 100" in command or hook
+            mine = b"sleep 100" in command and f".{MARK}".encode() in command
+            ours = mine or hook
             if ours or (comm == "kworker/0:1" and command):
                 found.append(f"{entry.name}: {comm} {command!r}")
     return found
