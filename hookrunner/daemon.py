@@ -191,7 +191,7 @@ class Daemon:
         self.config_file = config_file
         self.live = LiveSettings(load_settings(config_file))
         self.accepting = True
-        # Every isolation runs were started with, the current one last; closed at exit,
+        # The isolations runs may still be using, the current one last; closed at exit,
         # once no run uses them.
         self.isolations: list[Isolation] = []
 
@@ -304,7 +304,9 @@ class Daemon:
         self.server.should_exit = True
 
     def _use_isolation(self, isolation: Isolation) -> None:
-        """Runs started from now on use ``isolation``; those running keep theirs."""
+        """Runs started from now on use ``isolation``; those running keep theirs. One that
+        shares its cgroup tree and forking interpreters holds nothing else to close."""
+        self.isolations = [old for old in self.isolations if old.warm is not isolation.warm]
         self.isolations.append(isolation)
         self.services.runtime.isolation = isolation
 
