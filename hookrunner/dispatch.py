@@ -51,6 +51,11 @@ class Claim(NamedTuple):
     error: str | None = None
 
 
+def plain_exec_session(sid: str) -> Delivery:
+    """Remembered when a ``plain-exec`` session opens, so that its close is skipped too."""
+    return Delivery("session", f"plain-exec:{sid}")
+
+
 def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult:
     """A result for an attempt that never reached a hook process."""
     return RunResult(
@@ -120,7 +125,13 @@ class Dispatcher:
     def submit(
         self, event: SessionEvent, dedup: Delivery | None = None, replay_of: str | None = None
     ) -> Accepted:
-        """Commit a session event and its run to the journal, then wake a worker."""
+        """Commit a session event and its run to the journal, then wake a worker. A
+        ``plain-exec`` session is remembered before its open is accepted, so its close,
+        which comes later and carries no verb, is skipped as hoop skips it."""
+        if event.open is not None and event.hoop_skips:
+            self.journal.remember_delivery(plain_exec_session(event.sid))
+        elif event.close is not None and self.journal.delivered(plain_exec_session(event.sid)):
+            event = event.model_copy(update={"plain_exec_session": True})
         accepted = self.journal.accept(
             event.kind, event.model_dump(), [hook_name(event.kind)], dedup, replay_of
         )

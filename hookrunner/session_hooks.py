@@ -101,7 +101,7 @@ async def run_session_hook(
             run_id, event_id, name, commit, attempt, "failed", None, "",
             f"hookrunner: {refusal}", False, time.time(), 0.0,
         )  # fmt: skip
-    why = f"hoop runs no session hook for the {PLAIN_EXEC} verb" if event.hoop_skips else ""
+    why = f"hoop runs no session hook for a {PLAIN_EXEC} session" if event.hoop_skips else ""
     spec = None if why else session_run_spec(event, index, settings, runtime, run_id, attempt)
     if spec is None:
         return RunResult.skipped(

@@ -284,6 +284,23 @@ def test_daemon_records_plain_exec_as_skipped(daemon: RunningDaemon) -> None:
     assert "plain-exec" in run["stderr"]
 
 
+def test_daemon_skips_the_close_hook_of_a_plain_exec_session(daemon: RunningDaemon) -> None:
+    """hoop's gateway skips both hooks of a plain-exec session; the close carries no verb."""
+    runs = {}
+    with daemon.client("admin-token") as admin:
+        for sid, verb in (("internal-1", "plain-exec"), ("person-1", "exec")):
+            opened = json.loads(captured_open(verb=verb)) | {"sid": sid}
+            answer = admin.post("/v1/events/session-open", json=opened)
+            assert answer.status_code == 202, answer.text
+            closed = admin.post("/v1/events/session-close", json={"sid": sid, "exit_code": 0})
+            assert closed.status_code == 202, closed.text
+            runs[verb] = wait_for_run(admin, closed.json()["run_ids"][0])
+    skipped, ran = runs["plain-exec"], runs["exec"]
+    assert skipped["status"] == "skipped" and skipped["exit_code"] is None
+    assert "plain-exec session" in skipped["stderr"]
+    assert ran["status"] == "succeeded", ran
+
+
 def test_daemon_marks_a_truncated_webhook_input(daemon: RunningDaemon) -> None:
     body = json.dumps(svix_open(is_input_truncated=True, input_size=20_000))
     when = datetime.now(UTC)

@@ -301,6 +301,15 @@ def test_a_lock_is_held_for_the_fleet(hosts: Hosts, request: Any) -> None:
     again.release()
 
 
+def test_a_remembered_delivery_is_found_by_any_host(hosts: Hosts) -> None:
+    first, second = hosts(), hosts()
+    marker = Delivery("session", "plain-exec:s1")
+    assert not second.delivered(marker)
+    assert first.remember_delivery(marker)
+    assert second.delivered(marker)
+    assert not second.delivered(Delivery("hoop_webhook", "plain-exec:s1"))
+
+
 def test_a_schema_newer_than_the_code_refuses_to_open(
     hosts: Hosts, tmp_path: Path, request: Any
 ) -> None:
