@@ -18,9 +18,9 @@ run: venv
 	$(BIN)/python scripts/run_local.py --state $(STATE)
 
 lint: venv
-	$(BIN)/ruff check hookrunner tests bench scripts
-	$(BIN)/ruff format --check hookrunner tests bench scripts
-	$(BIN)/mypy hookrunner
+	$(BIN)/ruff check hookrunner hookrunner_dev tests bench scripts
+	$(BIN)/ruff format --check hookrunner hookrunner_dev tests bench scripts
+	$(BIN)/mypy hookrunner hookrunner_dev
 
 test: lint
 	$(BIN)/pytest -q

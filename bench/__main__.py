@@ -306,7 +306,7 @@ SLACK_FLOW = {
 def bench_slack_click(tmp: Path, work_repo: WorkRepo, rounds: int) -> None:
     """A signed Approve click until the fake Slack's message shows the approval, against
     the same approval through the API (same hooks) until its answer."""
-    from fakes.slack import SIGNING_SECRET, FakeSlack, button_click, signed_form
+    from hookrunner_dev.fakes.slack import SIGNING_SECRET, FakeSlack, button_click, signed_form
 
     slack = FakeSlack().start()
     slack.add_user("U0BOSS", "boss@example.com", "boss")

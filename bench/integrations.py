@@ -15,7 +15,8 @@ from pathlib import Path
 
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon
-from fakes.slack import FakeSlack
+
+from hookrunner_dev.fakes.slack import FakeSlack
 
 TIMING_HOOK = """
 import json

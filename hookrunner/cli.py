@@ -207,12 +207,13 @@ def _session_dry_run(kind: SessionKind) -> click.Command:
         configure_logging("console", "warning")
         event = session_event_from_options(kind, payload, options)
         try:
-            with open_source(repo, settings) as index:
+            with open_source(repo, settings) as source:
                 result = asyncio.run(
                     run_session_hook(
                         event,
-                        index,
+                        source.index,
                         settings.executor,
+                        source.runtime,
                         run_id=str(uuid.uuid4()),
                         event_id=event_id(kind, event.sid),
                         attempt=1,
@@ -279,8 +280,8 @@ def dry_run_flow(
     settings = settings_from(config_file, only=HOOK_SECTIONS)
     configure_logging("console", "warning")
     try:
-        with open_source(repo, settings) as index:
-            preview = asyncio.run(preview_flow(index, settings, slug, event, user, fields))
+        with open_source(repo, settings) as source:
+            preview = asyncio.run(preview_flow(source, settings, slug, event, user, fields))
     except SourceError as exc:
         fail(f"--repo: {exc}")
     except NotFound as exc:
@@ -334,16 +335,18 @@ def _print_preview(preview: FlowPreview) -> None:
 def validate(directory: str, build: bool, parse_only: bool, config_file: str | None) -> None:
     """Lint a runbooks repository; each impl.py is imported in the harness, contained."""
     from hookrunner.environments import user_store
+    from hookrunner.hook_runtime import HookRuntime
     from hookrunner.validate import import_flows, validate_environments, validate_repository
 
     settings = settings_from(config_file, only=HOOK_SECTIONS)
     root = Path(directory) / settings.repo.subdir if settings.repo.subdir else Path(directory)
     problems = validate_repository(root)
     configure_logging("console", "critical")  # each problem is reported once, below
+    runtime = HookRuntime(environments=user_store(settings) if build else None)
     if root.is_dir():
-        problems += validate_environments(root, user_store(settings) if build else None)
+        problems += validate_environments(root, runtime.environments)
     if not parse_only and root.is_dir():
-        problems += asyncio.run(import_flows(root, settings))
+        problems += asyncio.run(import_flows(root, settings, runtime))
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = sum(1 for p in problems if p.severity == "error")

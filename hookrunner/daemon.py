@@ -29,11 +29,12 @@ from hookrunner.approvals.interactions import SlackInteractions
 from hookrunner.approvals.outbox import SlackOutbox
 from hookrunner.config import ConfigError, LiveSettings, Settings, load_settings
 from hookrunner.dispatch import Dispatcher
-from hookrunner.environments import EnvironmentStore, activate_store
-from hookrunner.execution import IsolationUnavailable, activate_isolation, active_isolation
+from hookrunner.environments import EnvironmentStore
+from hookrunner.execution import Isolation, IsolationUnavailable
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.timers import TimerLoop
 from hookrunner.hook_isolation import start_isolation
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.integrations.channel import ChannelServer
 from hookrunner.integrations.service import ChannelUnavailable, channel_dir, serve_integrations
 from hookrunner.journal import Journal, JournalError, open_journal
@@ -76,17 +77,21 @@ def _open_snapshots_to_hooks(state_dir: Path, repository: Repository) -> None:
         directory.chmod(0o711)
 
 
-def _start_isolation(settings: Settings, config_file: str | None, repository: Repository) -> None:
-    """Probe account, sandbox and cgroups once; say at start what hooks are not kept from."""
+def _probe_isolation(
+    settings: Settings,
+    config_file: str | None,
+    repository: Repository,
+    running: Isolation | None = None,
+) -> Isolation:
+    """Probe account, sandbox and cgroups (at start, and again on reload, keeping the
+    ``running`` cgroup tree); :class:`IsolationUnavailable` when a required one is missing.
+    Says what hooks are not kept from."""
     shown = [repository.store.snapshots, channel_dir(settings.state.dir)]
-    try:
-        isolation = start_isolation(settings, config_file, shown)
-    except IsolationUnavailable as exc:
-        raise StartupError(str(exc)) from None
-    activate_isolation(isolation)
+    isolation = start_isolation(settings, config_file, shown, running)
     for warning in isolation.warnings:
         log.warning("isolation", warning=warning)
     log.info("isolation", **isolation.status())
+    return isolation
 
 
 def lock_state_dir(state_dir: Path) -> IO[str]:
@@ -149,23 +154,30 @@ def build_services(
     live: LiveSettings,
     journal: Journal,
     accepting: Callable[[], bool],
-    prepare: Callable[[Path], None] | None = None,
     channel: ChannelServer | None = None,
 ) -> tuple[Services, TimerLoop]:
-    """Every component, each reading its settings through ``live``; ``prepare`` readies a
-    fetched tree before it is published (hook environments); flow hooks reach the
+    """Every component, each reading its settings through ``live``, and the runtime its
+    hooks run with: the hook environments, built before a fetched tree is published, and
+    (until the daemon sets it) no isolation beyond the account switch. Flow hooks reach the
     integrations through ``channel``."""
-    repository = Repository(lambda: live.repo, live.state.dir, prepare)
-    dispatcher = Dispatcher(journal, repository, live)
+    environments = EnvironmentStore(
+        live.state.dir / "environments",
+        live,
+        live_trees=lambda: repository.store.snapshots.iterdir(),
+    )
+    runtime = HookRuntime(environments=environments)
+    repository = Repository(lambda: live.repo, live.state.dir, environments.prepare)
+    dispatcher = Dispatcher(journal, repository, live, runtime)
     slack = SlackClients(live)
     outbox = SlackOutbox(journal, slack, live)
-    engine = Engine(journal, repository, live, notifier=outbox, channel=channel)
+    engine = Engine(journal, repository, live, runtime, notifier=outbox, channel=channel)
     services = Services(
         settings=live,
         journal=journal,
         dispatcher=dispatcher,
         repository=repository,
         engine=engine,
+        runtime=runtime,
         tokens=TokenTable.load(live.server.tokens_file),
         accepting=accepting,
         slack=SlackInteractions(engine, slack),
@@ -179,6 +191,9 @@ class Daemon:
         self.config_file = config_file
         self.live = LiveSettings(load_settings(config_file))
         self.accepting = True
+        # The isolations runs may still be using, the current one last; closed at exit,
+        # once no run uses them.
+        self.isolations: list[Isolation] = []
 
     @property
     def settings(self) -> Settings:
@@ -195,20 +210,17 @@ class Daemon:
         resources = contextlib.ExitStack()
         try:
             channel = resources.enter_context(self._integrations(settings))
-            self.environments = EnvironmentStore(
-                settings.state.dir / "environments",
-                settings.environments,
-                settings.executor.interpreter,
-                live_trees=lambda: repository.store.snapshots.iterdir(),
-            )
-            activate_store(self.environments)
             self.services, timers = build_services(
-                self.live, journal, lambda: self.accepting, self.environments.prepare, channel
+                self.live, journal, lambda: self.accepting, channel
             )
             repository, dispatcher = self.services.repository, self.services.dispatcher
             if settings.executor.user:
                 _open_snapshots_to_hooks(settings.state.dir, repository)
-            _start_isolation(settings, self.config_file, repository)
+            resources.callback(self._close_isolations)
+            try:
+                self._use_isolation(_probe_isolation(settings, self.config_file, repository))
+            except IsolationUnavailable as exc:
+                raise StartupError(str(exc)) from None
             gate = self._connection_gate()
             sockets = [gate.listener(sock) for sock in _listen_sockets(settings)]
             config = uvicorn.Config(
@@ -249,8 +261,7 @@ class Daemon:
             log.info("daemon_stop")
             return 0
         finally:
-            resources.close()  # after the hooks drained: the channel outlives every run
-            active_isolation().close()
+            resources.close()  # after the hooks drained: the channel and isolation outlive runs
             journal.close()
             lock.close()
 
@@ -292,20 +303,45 @@ class Daemon:
         self.accepting = False
         self.server.should_exit = True
 
+    def _use_isolation(self, isolation: Isolation) -> None:
+        """Runs started from now on use ``isolation``; those running keep theirs. One that
+        shares its cgroup tree and forking interpreters holds nothing else to close."""
+        self.isolations = [old for old in self.isolations if old.warm is not isolation.warm]
+        self.isolations.append(isolation)
+        self.services.runtime.isolation = isolation
+
+    def _cgroup_holder(self) -> Isolation | None:
+        """The latest isolation with a cgroup tree: a reload keeps that tree (runs may still
+        be in it, even when a reload in between turned cgroups off)."""
+        holders = [isolation for isolation in self.isolations if isolation.cgroups is not None]
+        return holders[-1] if holders else None
+
+    def _close_isolations(self) -> None:
+        for isolation in reversed(self.isolations):
+            isolation.close()
+
     def reload(self) -> None:
-        """Re-read config and tokens; every component sees the new settings, then refresh.
+        """Re-read config and tokens, and probe the isolation the new settings ask for;
+        every component sees the new settings, the next run the new isolation, then
+        refresh. A config that does not parse, or isolation the host cannot give, is
+        refused with one line and the old settings stay.
 
         Listening addresses, the state dir and the number of workers are fixed at start.
         """
         try:
             settings = load_settings(self.config_file)
+            # Fixed at start: the sandbox keeps hiding the state dir in use.
+            settings = settings.model_copy(update={"state": self.settings.state})
             tokens = TokenTable.load(settings.server.tokens_file)
-        except ConfigError as exc:
+            isolation = _probe_isolation(
+                settings, self.config_file, self.services.repository, self._cgroup_holder()
+            )
+        except (ConfigError, IsolationUnavailable) as exc:
             log.error("reload_failed", error=str(exc))
             return
         self.live.replace(settings)
         self.services.tokens = tokens
-        self.environments.reconfigure(settings.environments, settings.executor.interpreter)
+        self._use_isolation(isolation)
         self._reconfigure_integrations(settings)
         if settings.executor.user:
             _open_snapshots_to_hooks(settings.state.dir, self.services.repository)

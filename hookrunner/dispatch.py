@@ -23,6 +23,7 @@ import structlog
 from hookrunner import metrics
 from hookrunner.config import SettingsView
 from hookrunner.execution import RETRYABLE, RunResult, RunStatus
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.journal import Accepted, Delivery, EventRecord, Journal, JournalError, RunRecord
 from hookrunner.payloads import SESSION_KINDS, SessionEvent
 from hookrunner.repo import HookIndex, Repository
@@ -50,6 +51,11 @@ class Claim(NamedTuple):
     error: str | None = None
 
 
+def plain_exec_session(sid: str) -> Delivery:
+    """Remembered when a ``plain-exec`` session opens, so that its close is skipped too."""
+    return Delivery("session", f"plain-exec:{sid}")
+
+
 def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult:
     """A result for an attempt that never reached a hook process."""
     return RunResult(
@@ -59,10 +65,17 @@ def failed_attempt(run: RunRecord, status: RunStatus, message: str) -> RunResult
 
 
 class Dispatcher:
-    def __init__(self, journal: Journal, repository: Repository, settings: SettingsView) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        repository: Repository,
+        settings: SettingsView,
+        runtime: HookRuntime,
+    ) -> None:
         self.journal = journal
         self.repository = repository
         self.settings = settings
+        self.runtime = runtime
         self.running = 0
         # Counts notifications, so a wake-up is never lost between a claim and a wait.
         self._wakeup = asyncio.Semaphore(0)
@@ -112,7 +125,13 @@ class Dispatcher:
     def submit(
         self, event: SessionEvent, dedup: Delivery | None = None, replay_of: str | None = None
     ) -> Accepted:
-        """Commit a session event and its run to the journal, then wake a worker."""
+        """Commit a session event and its run to the journal, then wake a worker. A
+        ``plain-exec`` session is remembered before its open is accepted, so its close,
+        which comes later and carries no verb, is skipped as hoop skips it."""
+        if event.open is not None and event.hoop_skips:
+            self.journal.remember_delivery(plain_exec_session(event.sid))
+        elif event.close is not None and self.journal.delivered(plain_exec_session(event.sid)):
+            event = event.model_copy(update={"plain_exec_session": True})
         accepted = self.journal.accept(
             event.kind, event.model_dump(), [hook_name(event.kind)], dedup, replay_of
         )
@@ -267,6 +286,7 @@ class Dispatcher:
             SessionEvent.model_validate(claim.event.body),
             claim.hooks,
             self.settings.executor,
+            self.runtime,
             run_id=run.run_id,
             event_id=run.event_id,
             attempt=run.attempt,

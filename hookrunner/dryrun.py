@@ -14,19 +14,16 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from hookrunner.config import RepoSettings, Settings
-from hookrunner.environments import (
-    EnvironmentBuildError,
-    EnvironmentStore,
-    active_store,
-    user_store,
-)
+from hookrunner.environments import EnvironmentBuildError, EnvironmentStore, user_store
 from hookrunner.flows.definition import load_flow
 from hookrunner.flows.engine import Engine
 from hookrunner.flows.errors import Conflict, FlowUnavailable, Invalid, Refused
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.integrations.service import ChannelUnavailable, channel_dir, serve_integrations
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, RunRecord, open_journal
 from hookrunner.repo import GitError, HookIndex, Repository, Snapshot, build_index
@@ -48,13 +45,21 @@ def _working_tree_commit(directory: Path) -> str:
     return f"{head}-dirty" if dirty else head
 
 
+@dataclass(frozen=True)
+class Source:
+    """A tree to dry-run and what its hooks run with."""
+
+    index: HookIndex
+    runtime: HookRuntime
+
+
 @contextlib.contextmanager
-def open_source(repo: str, settings: Settings) -> Iterator[HookIndex]:
+def open_source(repo: str, settings: Settings) -> Iterator[Source]:
     """The hook index of a directory (as it is) or of a URL's branch (freshly cloned),
-    its hook environments built in the user's cache and used while the block runs."""
+    with a runtime whose hook environments are built in the user's cache."""
     environments = user_store(settings)
-    with _open_tree(repo, settings, environments) as index, active_store(environments):
-        yield index
+    with _open_tree(repo, settings, environments) as index:
+        yield Source(index, HookRuntime(environments=environments))
 
 
 @contextlib.contextmanager
@@ -122,7 +127,7 @@ class FlowPreview(NamedTuple):
 
 
 async def preview_flow(
-    index: HookIndex,
+    source: Source,
     settings: Settings,
     slug: str,
     event: str,
@@ -132,6 +137,7 @@ async def preview_flow(
     """Run ``event`` through the real engine on a temporary journal; no runbook grants
     access unless ``event`` is itself escalate, deescalate or revoke."""
     state, timer_kind = FLOW_EVENTS[event]
+    index = source.index
     with contextlib.ExitStack() as resources:
         scratch = Path(
             resources.enter_context(tempfile.TemporaryDirectory(prefix="hookrunner-dry-run-"))
@@ -148,6 +154,7 @@ async def preview_flow(
             journal,
             _FixedSnapshot(index),
             settings,
+            source.runtime,
             run_runbooks=event in ("escalate", "deescalate", "revoke"),
             channel=channel,
         )

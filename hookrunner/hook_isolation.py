@@ -43,14 +43,19 @@ def private_paths(settings: Settings, config_file: str | None) -> list[Path]:
 
 
 def start_isolation(
-    settings: Settings, config_file: str | None, shown: Sequence[Path]
+    settings: Settings,
+    config_file: str | None,
+    shown: Sequence[Path],
+    running: Isolation | None = None,
 ) -> Isolation:
     """Probe and set up account, sandbox and cgroups; ``IsolationUnavailable`` if required
     ones are missing. ``shown``: what a sandboxed hook sees again (snapshots, channel);
     the hook environments (their venvs, DESIGN §13) are shown read-only too, all under
-    the otherwise hidden state directory."""
+    the otherwise hidden state directory. ``running``: the isolation a reload replaces
+    (its cgroup tree stays in use)."""
     executor = settings.executor
     hidden = private_paths(settings, config_file)
     environments = settings.state.dir / "environments"
     readable = [path.absolute() for path in [*shown, environments]]
-    return setup(executor.user, executor.sandbox, executor.cgroup, hidden, readable)
+    wanted = (executor.user, executor.sandbox, executor.cgroup, hidden, readable)
+    return running.reprobe(*wanted) if running is not None else setup(*wanted)

@@ -59,11 +59,13 @@ class SessionEvent(_Strict):
     close: SessionClose | None = None
     # The session's input reached us cut short (hoop's webhook caps it at 10 KB).
     truncated: bool = False
+    # A close's session opened with hoop's ``plain-exec`` verb (the close carries none).
+    plain_exec_session: bool = False
 
     @property
     def hoop_skips(self) -> bool:
-        """hoop runs no session hook for its internal ``plain-exec`` verb."""
-        return self.open is not None and self.open.verb == PLAIN_EXEC
+        """hoop runs no session hook, open or close, for its internal ``plain-exec`` verb."""
+        return self.plain_exec_session or (self.open is not None and self.open.verb == PLAIN_EXEC)
 
 
 def event_id(kind: SessionKind, sid: str) -> str:

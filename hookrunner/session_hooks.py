@@ -8,15 +8,14 @@ from __future__ import annotations
 import time
 
 from hookrunner.config import ExecutorSettings
-from hookrunner.environments import interpreter_for
 from hookrunner.execution import (
     Limits,
     RunResult,
     RunSpec,
     WarmPolicy,
-    execute,
     hook_environment,
 )
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.payloads import (
     PAYLOAD_ENV,
     PAYLOAD_FILE_ENV,
@@ -45,7 +44,12 @@ def hook_name(kind: str) -> str:
 
 
 def session_run_spec(
-    event: SessionEvent, index: HookIndex, settings: ExecutorSettings, run_id: str, attempt: int
+    event: SessionEvent,
+    index: HookIndex,
+    settings: ExecutorSettings,
+    runtime: HookRuntime,
+    run_id: str,
+    attempt: int,
 ) -> RunSpec | None:
     """The process to start for ``event``, or ``None`` when the repo has no such hook."""
     path = index.hook_path(event.kind)
@@ -64,7 +68,7 @@ def session_run_spec(
         "HOOKRUNNER_ATTEMPT": str(attempt),
     }
     return RunSpec(
-        argv=[interpreter_for(path.parent, settings.interpreter), str(path)],
+        argv=[runtime.interpreter(path.parent, settings.interpreter), str(path)],
         cwd=path.parent,
         env=hook_environment(settings.env_passthrough, settings.env, event_env),
         timeout=settings.timeout,
@@ -81,12 +85,14 @@ async def run_session_hook(
     event: SessionEvent,
     index: HookIndex,
     settings: ExecutorSettings,
+    runtime: HookRuntime,
     *,
     run_id: str,
     event_id: str,
     attempt: int,
 ) -> RunResult:
-    """Run the hook for ``event`` on ``index``'s snapshot; ``skipped`` when there is none."""
+    """Run the hook for ``event`` on ``index``'s snapshot with ``runtime``'s isolation and
+    environments; ``skipped`` when there is none."""
     name = hook_name(event.kind)
     commit = index.snapshot.commit
     refusal = index.refusal(SESSION_HOOK_FILES[event.kind])
@@ -95,13 +101,13 @@ async def run_session_hook(
             run_id, event_id, name, commit, attempt, "failed", None, "",
             f"hookrunner: {refusal}", False, time.time(), 0.0,
         )  # fmt: skip
-    why = f"hoop runs no session hook for the {PLAIN_EXEC} verb" if event.hoop_skips else ""
-    spec = None if why else session_run_spec(event, index, settings, run_id, attempt)
+    why = f"hoop runs no session hook for a {PLAIN_EXEC} session" if event.hoop_skips else ""
+    spec = None if why else session_run_spec(event, index, settings, runtime, run_id, attempt)
     if spec is None:
         return RunResult.skipped(
             run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt, why=why
         )
-    outcome = await execute(spec)
+    outcome = await runtime.execute(spec)
     return RunResult.from_outcome(
         outcome, run_id=run_id, event_id=event_id, hook=name, commit=commit, attempt=attempt
     )

@@ -23,6 +23,7 @@ from hookrunner.flows.definition import (
     declared_functions,
     load_flow_settings,
 )
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.repo import (
     SESSION_HOOK_FILES,
     Snapshot,
@@ -213,11 +214,12 @@ def validate_environments(root: Path, environments: EnvironmentStore | None) -> 
     return problems
 
 
-async def import_flows(root: Path, settings: Settings) -> list[Problem]:
-    """Import each flow that parsed cleanly in the harness, contained; report what keeps
-    the daemon from serving it (an import error, an unknown name, a missing integration)."""
+async def import_flows(root: Path, settings: Settings, runtime: HookRuntime) -> list[Problem]:
+    """Import each flow that parsed cleanly in the harness, contained, with ``runtime``'s
+    environments (those just built); report what keeps the daemon from serving it (an
+    import error, an unknown name, a missing integration)."""
     index = build_index(Snapshot("validate", root.resolve()))
-    catalog = Catalog(settings)
+    catalog = Catalog(settings, runtime)
     problems = []
     for slug in sorted(index.flows):
         parsed = validate_flow(root / "flows" / slug)

@@ -4,8 +4,8 @@ The first start publishes ``sample-runbooks/`` as a local git repository; later 
 keep it as it is, with the commits made to it. Each start writes a config and (once) a
 token, starts a small local access API on 127.0.0.1 for the sample flows' escalate and
 deescalate runbooks and local stand-ins for Slack, PagerDuty and Okta (the fakes the tests
-use) for the okta-admin flow, prints how to talk to the daemon, then runs ``hookrunner
-serve``.
+use, from ``hookrunner_dev``) for the okta-admin flow, prints how to talk to the daemon,
+then runs ``hookrunner serve``.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the vendor fakes
-
-from fakes.base import FakeApi  # noqa: E402
-from fakes.okta import FakeOkta  # noqa: E402
-from fakes.pagerduty import FakePagerDuty  # noqa: E402
-from fakes.slack import FakeSlack  # noqa: E402
+sys.path.insert(0, str(ROOT))  # hookrunner_dev: the vendor fakes, not in the wheel
 
 from hookrunner.daemon import StartupError, serve  # noqa: E402
 from hookrunner.server.auth import new_token  # noqa: E402
+from hookrunner_dev.fakes.base import FakeApi  # noqa: E402
+from hookrunner_dev.fakes.okta import FakeOkta  # noqa: E402
+from hookrunner_dev.fakes.pagerduty import FakePagerDuty  # noqa: E402
+from hookrunner_dev.fakes.slack import FakeSlack  # noqa: E402
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "hookrunner",

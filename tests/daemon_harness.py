@@ -178,3 +178,11 @@ def wait_for_run(client: httpx.Client, run_id: str, timeout: float = 30) -> dict
             return run
         time.sleep(0.05)
     raise TimeoutError(f"run {run_id} did not finish")
+
+
+def wait_for_log(daemon: RunningDaemon, text: str, timeout: float = 30) -> None:
+    """Poll the daemon's log until ``text`` shows up (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while text not in daemon.log_text():
+        assert time.monotonic() < deadline, f"no {text!r} in the log"
+        time.sleep(0.05)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,18 +22,18 @@ from pathlib import Path
 
 import pytest
 from conftest import WorkRepo
-from daemon_harness import RunningDaemon
+from daemon_harness import RunningDaemon, wait_for_log
 from prometheus_client import REGISTRY
 from wheelhouse import build_package
 
 from hookrunner.config import EnvironmentSettings, ExecutorSettings, RepoSettings, Settings
-from hookrunner.environments import EnvironmentBuildError, EnvironmentStore, active_store
+from hookrunner.environments import EnvironmentBuildError, EnvironmentStore
 from hookrunner.environments.installers import PipInstaller
 from hookrunner.environments.requirements import check
-from hookrunner.execution import Isolation, activate_isolation
 from hookrunner.flows.definition import load_flow
 from hookrunner.flows.runner import FlowRunner
 from hookrunner.hook_isolation import start_isolation
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.payloads import parse_session_event
 from hookrunner.repo import HookIndex, Repository, Snapshot, build_index
 from hookrunner.session_hooks import run_session_hook
@@ -61,19 +62,19 @@ def offline(wheelhouse: Path, **changes: object) -> EnvironmentSettings:
 
 
 class Deployment:
-    """A repository synced the way the daemon syncs it, with its environment store active."""
+    """A repository synced the way the daemon syncs it; its hooks run from its store."""
 
     def __init__(self, tmp_path: Path, work_repo: WorkRepo, settings: EnvironmentSettings) -> None:
         state = tmp_path / "state"
         self.store = EnvironmentStore(
             state / "environments",
-            settings,
-            "python3",
+            Settings(environments=settings),
             live_trees=lambda: self.repository.store.snapshots.iterdir(),
         )
         self.repo_settings = RepoSettings(url=str(work_repo.bare), ttl=3600, refresh_wait=0.5)
         self.repository = Repository(lambda: self.repo_settings, state, self.store.prepare)
         self.work_repo = work_repo
+        self.runtime = HookRuntime(environments=self.store)
 
     def push(self, requirements: str, module: str = "hrtiny", note: str = "") -> str:
         hook = IMPORTING_HOOK.format(module=module) + (f"# {note}\n" if note else "")
@@ -88,25 +89,28 @@ class Deployment:
         report = self.repository.refresh()
         assert report is not None and report.ok, report
 
-    def run_hook(
+    async def hook(
         self, index: HookIndex | None = None, settings: ExecutorSettings | None = None
     ) -> str:
         index = index or self.repository.last_good()
         assert index is not None
         event = parse_session_event("session-open", {"sid": "s1", "connection_name": "pg"})
-        with active_store(self.store):
-            result = asyncio.run(
-                run_session_hook(
-                    event,
-                    index,
-                    settings or ExecutorSettings(),
-                    run_id="r",
-                    event_id="e",
-                    attempt=1,
-                )
-            )
+        result = await run_session_hook(
+            event,
+            index,
+            settings or ExecutorSettings(),
+            self.runtime,
+            run_id="r",
+            event_id="e",
+            attempt=1,
+        )
         assert result.status == "succeeded", result.stderr
         return result.stdout
+
+    def run_hook(
+        self, index: HookIndex | None = None, settings: ExecutorSettings | None = None
+    ) -> str:
+        return asyncio.run(self.hook(index, settings))
 
 
 @pytest.fixture
@@ -127,6 +131,27 @@ def test_a_hook_importing_a_package_runs_in_its_environment(deployment: Deployme
     assert Path(prefix).parent == deployment.store.root
 
 
+def test_two_deployments_in_one_process_run_hooks_from_their_own_stores(
+    tmp_path: Path, work_repo: WorkRepo, wheelhouse: Path
+) -> None:
+    """Two daemons (or a daemon and a dry-run) in one process, running hooks at once:
+    each hook gets its own deployment's environment, never the other's."""
+    first = Deployment(tmp_path / "first", work_repo, offline(wheelhouse))
+    second = Deployment(tmp_path / "second", work_repo, offline(wheelhouse))
+    first.push("hrtiny==1.0\n")
+    first.sync()
+    second.push("hrtiny==2.0\n")
+    second.sync()
+
+    async def both() -> list[str]:
+        return await asyncio.gather(first.hook(), second.hook(), first.hook())
+
+    seen = [output.split() for output in asyncio.run(both())]
+    assert [version for version, _prefix in seen] == ["1.0", "2.0", "1.0"]
+    roots = [Path(prefix).parent for _version, prefix in seen]
+    assert roots == [first.store.root, second.store.root, first.store.root]
+
+
 @pytest.mark.parametrize("mode", ["spawn", "warm"])
 def test_a_sandboxed_hook_imports_a_package_from_its_environment(
     deployment: Deployment, tmp_path: Path, mode: str
@@ -140,11 +165,10 @@ def test_a_sandboxed_hook_imports_a_package_from_its_environment(
         state={"dir": str(tmp_path / "state")}, executor={"sandbox": "bwrap", "mode": mode}
     )
     isolation = start_isolation(settings, None, [deployment.repository.store.snapshots])
-    activate_isolation(isolation)
+    deployment.runtime.isolation = isolation
     try:
         version, prefix = deployment.run_hook(settings=settings.executor).split()
     finally:
-        activate_isolation(Isolation())
         isolation.close()
     assert version == "1.0" and Path(prefix).parent == deployment.store.root
 
@@ -273,7 +297,7 @@ def test_option_lines_are_refused_with_their_line(tmp_path: Path) -> None:
 
 
 def test_hashes_are_required_when_the_file_has_them(tmp_path: Path, wheelhouse: Path) -> None:
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=offline(wheelhouse)))
     digest = hashlib.sha256((wheelhouse / "hrtiny-1.0-py3-none-any.whl").read_bytes()).hexdigest()
     wrong = check("r.txt", f"hrtiny==1.0 --hash=sha256:{'0' * 64}\n".encode())
     with pytest.raises(EnvironmentBuildError, match=r"(?i)hash"):
@@ -284,7 +308,9 @@ def test_hashes_are_required_when_the_file_has_them(tmp_path: Path, wheelhouse: 
 
 
 def test_all_environments_together_stay_under_max_bytes(tmp_path: Path, wheelhouse: Path) -> None:
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse, max_bytes=2 << 20), "python3")
+    store = EnvironmentStore(
+        tmp_path / "envs", Settings(environments=offline(wheelhouse, max_bytes=2 << 20))
+    )
     with pytest.raises(EnvironmentBuildError, match=r"environments\.max_bytes"):
         store.ensure(check("r.txt", b"hrbig==1.0\n"))
     assert not store.environments()
@@ -296,7 +322,9 @@ def test_pip_builds_the_same_environment_when_uv_is_missing(
 ) -> None:
     settings = offline(wheelhouse)
     store = EnvironmentStore(
-        tmp_path / "envs", settings, "python3", installer=PipInstaller(settings, tmp_path / "c")
+        tmp_path / "envs",
+        Settings(environments=settings),
+        installer=PipInstaller(settings, tmp_path / "c"),
     )
     python = store.ensure(check("r.txt", b"hrtiny==2.0\n")) / "bin" / "python"
     answer = subprocess.run(
@@ -322,7 +350,10 @@ def test_the_hook_account_can_use_an_environment_but_not_change_it(
     shared_tmp: Path, wheelhouse: Path
 ) -> None:
     nobody = pwd.getpwnam("nobody")
-    store = EnvironmentStore(shared_tmp / "envs", offline(wheelhouse), SYSTEM_PYTHON)
+    store = EnvironmentStore(
+        shared_tmp / "envs",
+        Settings(environments=offline(wheelhouse), executor={"interpreter": SYSTEM_PYTHON}),
+    )
     environment = store.ensure(check("r.txt", b"hrtiny==1.0\n"))
     python = environment / "bin" / "python"
     use = subprocess.run(
@@ -387,6 +418,44 @@ def test_the_daemon_serves_with_environments_and_reports_a_failed_build(
     finally:
         daemon.stop()
     assert '"environment_build"' in daemon.log_text()
+
+
+def test_a_reload_reaches_the_next_environment_build(
+    tmp_path: Path, work_repo: WorkRepo, wheelhouse: Path
+) -> None:
+    """SIGHUP with a new ``[environments]``: the daemon's next build uses it."""
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    work_repo.commit({"hoop-hooks/session-open.runbook.py": "print('ready')\n"})
+    daemon = RunningDaemon(
+        tmp_path, str(work_repo.bare), environments={"find_links": [str(empty)], "no_index": True}
+    )
+    daemon.start()
+    try:
+        with daemon.client() as admin:
+            wanted = work_repo.commit(
+                {
+                    "hoop-hooks/requirements.txt": "hrtiny==1.0\n",
+                    "hoop-hooks/session-open.runbook.py": IMPORTING_HOOK.format(module="hrtiny"),
+                }
+            )
+            assert admin.post("/v1/sync").status_code == 502  # nothing to build it from
+            config = daemon.config.read_text().replace(str(empty), str(wheelhouse))
+            daemon.config.write_text(config)
+            assert daemon.process is not None
+            daemon.process.send_signal(signal.SIGHUP)
+            wait_for_log(daemon, '"reloaded"')
+            deadline = time.monotonic() + 120
+            while admin.get("/v1/status").json()["commit"] != wanted:
+                assert time.monotonic() < deadline, daemon.log_text()
+                admin.post("/v1/sync")
+                time.sleep(0.2)
+            body = {"sid": "r1", "connection_name": "pg"}
+            (run,) = admin.post("/v1/events/session-open?wait=true", json=body).json()["runs"]
+            assert run["status"] == "succeeded", run
+            assert run["stdout"].split()[0] == "1.0"
+    finally:
+        daemon.stop()
 
 
 def hookrunner_cli(*args: str, cache: Path, config: Path) -> subprocess.CompletedProcess[str]:
@@ -460,10 +529,17 @@ def test_a_missing_environment_fails_closed_and_is_rebuilt_for_the_next_run(
     index = deployment.repository.last_good()
     assert index is not None
     event = parse_session_event("session-open", {"sid": "m", "connection_name": "pg"})
-    with active_store(deployment.store):
-        failed = asyncio.run(
-            run_session_hook(event, index, ExecutorSettings(), run_id="r", event_id="e", attempt=1)
+    failed = asyncio.run(
+        run_session_hook(
+            event,
+            index,
+            ExecutorSettings(),
+            deployment.runtime,
+            run_id="r",
+            event_id="e",
+            attempt=1,
         )
+    )
     assert failed.status == "failed"
     assert str(environment) in failed.stderr
     deadline = time.monotonic() + 60
@@ -474,7 +550,7 @@ def test_a_missing_environment_fails_closed_and_is_rebuilt_for_the_next_run(
 
 def test_a_build_past_build_timeout_is_killed_and_refused(tmp_path: Path, wheelhouse: Path) -> None:
     settings = offline(wheelhouse, allow_source_builds=True, build_timeout=1)
-    store = EnvironmentStore(tmp_path / "envs", settings, "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=settings))
     started = time.monotonic()
     with pytest.raises(EnvironmentBuildError, match="took longer than 1 s"):
         store.ensure(check("r.txt", b"hrslow==3.0\n"))  # its build sleeps 4 s
@@ -489,7 +565,7 @@ def test_each_flow_gets_its_own_environment_and_its_hooks_run_in_it(
     for slug, version in (("one", "1.0"), ("two", "2.0"), ("Not A Slug", "9.9")):
         (tree / "flows" / slug).mkdir(parents=True)
         (tree / "flows" / slug / "requirements.txt").write_text(f"hrtiny=={version}\n")
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=offline(wheelhouse)))
     store.prepare(tree)  # hrtiny 9.9 does not exist: the non-flow directory is not built
     for slug, version in (("one", "1.0"), ("two", "2.0")):
         python = store.python_for(tree / "flows" / slug)
@@ -506,12 +582,11 @@ def test_a_flow_runbook_runs_with_its_flows_environment(tmp_path: Path, wheelhou
     (flow_dir / "impl.py").write_text("")
     (flow_dir / "requirements.txt").write_text("hrtiny==2.0\n")
     (flow_dir / "escalate.runbook.py").write_text(IMPORTING_HOOK.format(module="hrtiny"))
-    store = EnvironmentStore(tmp_path / "envs", offline(wheelhouse), "python3")
+    store = EnvironmentStore(tmp_path / "envs", Settings(environments=offline(wheelhouse)))
     store.prepare(tmp_path / "tree")
     index = build_index(Snapshot("c0ffee", tmp_path / "tree"))
     flow = load_flow(index, "db")
-    runner = FlowRunner(ExecutorSettings(), "c0ffee", "e")
-    with active_store(store):
-        call = asyncio.run(runner.runbook(flow, flow_dir / "escalate.runbook.py", {}, "req"))
+    runner = FlowRunner(ExecutorSettings(), HookRuntime(environments=store), "c0ffee", "e")
+    call = asyncio.run(runner.runbook(flow, flow_dir / "escalate.runbook.py", {}, "req"))
     assert call.ok, call.result.stderr
     assert call.result.stdout.split()[0] == "2.0"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hookrunner.execution import Limits, RunSpec, execute, hook_environment
+from hookrunner.execution import Isolation, Limits, Outcome, RunSpec, execute, hook_environment
 from hookrunner.execution.limits import PRLIMIT
 
 LIMITS = Limits(max_processes=4096, max_memory_bytes=1 << 30, max_file_bytes=1 << 26)
@@ -41,6 +41,11 @@ def spec_for(
     )
 
 
+def run_hook(spec: RunSpec) -> Outcome:
+    """Run ``spec`` as ``dry-run`` does: no sandbox or cgroup, the account switch only."""
+    return asyncio.run(execute(spec, Isolation()))
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -58,8 +63,8 @@ def test_parent_environment_never_reaches_the_hook(
     env = hook_environment(
         ["PATH", "LANG"], {"SIEM_URL": "https://siem.test"}, {"HOOKRUNNER_EVENT": "x"}
     )
-    outcome = asyncio.run(
-        execute(spec_for(tmp_path, "import os, json; print(json.dumps(dict(os.environ)))", env=env))
+    outcome = run_hook(
+        spec_for(tmp_path, "import os, json; print(json.dumps(dict(os.environ)))", env=env)
     )
     seen = json.loads(outcome.stdout)
     assert "HOOKRUNNER_SERVER_TOKEN" not in seen
@@ -69,16 +74,15 @@ def test_parent_environment_never_reaches_the_hook(
 
 
 def test_stdin_is_dev_null_and_cwd_is_set(tmp_path: Path) -> None:
-    outcome = asyncio.run(
-        execute(spec_for(tmp_path, "import os, sys; print(repr(sys.stdin.read()), os.getcwd())"))
+    outcome = run_hook(
+        spec_for(tmp_path, "import os, sys; print(repr(sys.stdin.read()), os.getcwd())")
     )
     assert outcome.stdout.strip() == f"'' {tmp_path}"
 
 
 def test_exit_codes_map_to_statuses(tmp_path: Path) -> None:
     results = {
-        code: asyncio.run(execute(spec_for(tmp_path, f"raise SystemExit({code})")))
-        for code in (0, 1, 75)
+        code: run_hook(spec_for(tmp_path, f"raise SystemExit({code})")) for code in (0, 1, 75)
     }
     assert results[0].status == "succeeded"
     assert results[1].status == "failed" and results[1].exit_code == 1
@@ -88,7 +92,7 @@ def test_exit_codes_map_to_statuses(tmp_path: Path) -> None:
 def test_missing_interpreter_is_a_failed_run(tmp_path: Path) -> None:
     spec = spec_for(tmp_path, "")
     broken = RunSpec(**{**spec.__dict__, "argv": ["/nonexistent/python3", "hook.py"]})
-    outcome = asyncio.run(execute(broken))
+    outcome = run_hook(broken)
     assert outcome.status == "failed" and "cannot start" in outcome.stderr
 
 
@@ -101,7 +105,7 @@ def test_timeout_kills_hook_and_its_grandchild(tmp_path: Path) -> None:
         time.sleep(600)
     """
     started = time.monotonic()
-    outcome = asyncio.run(execute(spec_for(tmp_path, source, timeout=1.5, kill_grace=0.5)))
+    outcome = run_hook(spec_for(tmp_path, source, timeout=1.5, kill_grace=0.5))
     assert outcome.status == "timed_out"
     assert time.monotonic() - started < 15
     grandchild = int(pid_file.read_text())
@@ -125,7 +129,7 @@ def test_daemonized_grandchild_holding_pipes_does_not_hang(tmp_path: Path) -> No
         print("parent done")
     """
     started = time.monotonic()
-    outcome = asyncio.run(execute(spec_for(tmp_path, source, timeout=30)))
+    outcome = run_hook(spec_for(tmp_path, source, timeout=30))
     assert outcome.status == "succeeded" and "parent done" in outcome.stdout
     assert time.monotonic() - started < 10
     escaped = int(pid_file.read_text())
@@ -145,7 +149,7 @@ def test_large_output_is_capped_with_head_and_tail(tmp_path: Path) -> None:
         sys.stdout.write("TAIL\\n")
         sys.stderr.write("err\\n")
     """
-    outcome = asyncio.run(execute(spec_for(tmp_path, source, max_output_bytes=65536)))
+    outcome = run_hook(spec_for(tmp_path, source, max_output_bytes=65536))
     assert outcome.status == "succeeded" and outcome.truncated
     assert outcome.stdout.startswith("HEAD\n") and outcome.stdout.endswith("TAIL\n")
     assert "bytes dropped" in outcome.stdout
@@ -157,14 +161,13 @@ def test_fifty_megabytes_of_output_keeps_memory_bounded(tmp_path: Path) -> None:
     """Measured in a fresh interpreter so earlier tests' peaks do not hide growth."""
     probe = textwrap.dedent(
         f"""
-        import asyncio, resource, sys
+        import resource, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_executor import spec_for
+        from test_executor import run_hook, spec_for
         from pathlib import Path
         size = int(sys.argv[1])
         source = f"import sys\\nfor _ in range({{size}}): sys.stdout.write('y' * 1048575 + chr(10))"
-        from hookrunner.execution import execute
-        outcome = asyncio.run(execute(spec_for(Path({str(tmp_path)!r}), source)))
+        outcome = run_hook(spec_for(Path({str(tmp_path)!r}), source))
         assert outcome.status == "succeeded", outcome
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         """
@@ -191,7 +194,7 @@ def test_private_files_are_written_and_collected(tmp_path: Path) -> None:
         files={"INPUT_FILE": b"hello", "RESULT_FILE": b""},
         collect=("RESULT_FILE",),
     )
-    outcome = asyncio.run(execute(spec))
+    outcome = run_hook(spec)
     assert outcome.stdout.strip() == "0o600"
     assert outcome.collected == {"RESULT_FILE": b"HELLO"}
 
@@ -199,7 +202,7 @@ def test_private_files_are_written_and_collected(tmp_path: Path) -> None:
 def test_file_size_limit_applies(tmp_path: Path) -> None:
     spec = spec_for(tmp_path, "open('big', 'wb').write(b'x' * (2 << 20))")
     limited = RunSpec(**{**spec.__dict__, "limits": LIMITS._replace(max_file_bytes=1 << 20)})
-    outcome = asyncio.run(execute(limited))
+    outcome = run_hook(limited)
     assert outcome.status == "failed"
     assert (tmp_path / "big").stat().st_size <= 1 << 20
 

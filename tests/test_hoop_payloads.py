@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook
 
 from hookrunner.config import ExecutorSettings
 from hookrunner.execution import RunResult
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.payloads import (
     PayloadError,
     SessionKind,
@@ -84,7 +85,13 @@ def run_echo(tmp_path: Path, kind: SessionKind, body: Any, **settings: Any) -> R
     event = parse_session_event(kind, body)
     return asyncio.run(
         run_session_hook(
-            event, index, ExecutorSettings(**settings), run_id="r", event_id="e", attempt=1
+            event,
+            index,
+            ExecutorSettings(**settings),
+            HookRuntime(),
+            run_id="r",
+            event_id="e",
+            attempt=1,
         )
     )
 
@@ -221,7 +228,15 @@ def test_plain_exec_runs_no_hook_and_is_recorded_skipped(tmp_path: Path) -> None
             "session-open", {"sid": verb, "connection_name": "c", "verb": verb}
         )
         results[verb] = asyncio.run(
-            run_session_hook(event, index, ExecutorSettings(), run_id=verb, event_id="e", attempt=1)
+            run_session_hook(
+                event,
+                index,
+                ExecutorSettings(),
+                HookRuntime(),
+                run_id=verb,
+                event_id="e",
+                attempt=1,
+            )
         )
         assert marker.exists() is (verb == "exec")
     skipped, ran = results["plain-exec"], results["exec"]
@@ -267,6 +282,23 @@ def test_daemon_records_plain_exec_as_skipped(daemon: RunningDaemon) -> None:
         run = wait_for_run(admin, answer.json()["run_ids"][0])
     assert run["status"] == "skipped" and run["stdout"] == "" and run["exit_code"] is None
     assert "plain-exec" in run["stderr"]
+
+
+def test_daemon_skips_the_close_hook_of_a_plain_exec_session(daemon: RunningDaemon) -> None:
+    """hoop's gateway skips both hooks of a plain-exec session; the close carries no verb."""
+    runs = {}
+    with daemon.client("admin-token") as admin:
+        for sid, verb in (("internal-1", "plain-exec"), ("person-1", "exec")):
+            opened = json.loads(captured_open(verb=verb)) | {"sid": sid}
+            answer = admin.post("/v1/events/session-open", json=opened)
+            assert answer.status_code == 202, answer.text
+            closed = admin.post("/v1/events/session-close", json={"sid": sid, "exit_code": 0})
+            assert closed.status_code == 202, closed.text
+            runs[verb] = wait_for_run(admin, closed.json()["run_ids"][0])
+    skipped, ran = runs["plain-exec"], runs["exec"]
+    assert skipped["status"] == "skipped" and skipped["exit_code"] is None
+    assert "plain-exec session" in skipped["stderr"]
+    assert ran["status"] == "succeeded", ran
 
 
 def test_daemon_marks_a_truncated_webhook_input(daemon: RunningDaemon) -> None:

@@ -1,6 +1,6 @@
 """Flows that call Slack, PagerDuty, Okta and AWS Lambda, end to end through a real daemon.
 
-The vendors are the local fakes of tests/fakes, each with a token made for this run, so
+The vendors are the local fakes of hookrunner_dev/fakes, each with a token made for this run, so
 a token found anywhere a hook can look was leaked by hookrunner, not read from a test
 file. Hooks run in the bubblewrap sandbox, which is where they reach the channel's
 socket through a bind mount.
@@ -23,14 +23,14 @@ import httpx
 import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon, _toml, wait_for_run
-from fakes.aws_lambda import ACCESS_KEY_ID, SECRET_ACCESS_KEY, FakeLambda
-from fakes.okta import FakeOkta
-from fakes.pagerduty import FakePagerDuty
-from fakes.slack import FakeSlack
 from test_cli import run
 from test_flows import decide, open_request, wait_for_state
 
 from hookrunner.dryrun import DRY_RUN_REQUESTER
+from hookrunner_dev.fakes.aws_lambda import ACCESS_KEY_ID, SECRET_ACCESS_KEY, FakeLambda
+from hookrunner_dev.fakes.okta import FakeOkta
+from hookrunner_dev.fakes.pagerduty import FakePagerDuty
+from hookrunner_dev.fakes.slack import FakeSlack
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample-runbooks"
 SAMPLE_FLOW = "okta-admin"

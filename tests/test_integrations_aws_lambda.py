@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakes.aws_lambda import ACCESS_KEY_ID, SECRET_ACCESS_KEY, FakeLambda
 
 from hookrunner.config import IntegrationSettings
 from hookrunner.integrations.aws_lambda import AWSLambdaClient
 from hookrunner.integrations.errors import AWSLambdaError
 from hookrunner.integrations.http import CallPolicy
+from hookrunner_dev.fakes.aws_lambda import ACCESS_KEY_ID, SECRET_ACCESS_KEY, FakeLambda
 
 pytest.importorskip("boto3")
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:grant"

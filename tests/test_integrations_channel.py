@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.base import settings_for
-from fakes.slack import FakeSlack
 
 from hookrunner.config import ExecutorSettings
 from hookrunner.flows.definition import load_flow
 from hookrunner.flows.runner import FlowRunner
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.integrations import Integrations, channel_client
 from hookrunner.integrations.channel import ChannelServer, RunContext
 from hookrunner.repo import Snapshot, build_index
+from hookrunner_dev.fakes.base import settings_for
+from hookrunner_dev.fakes.slack import FakeSlack
 
 CLIENT = Path(channel_client.__file__)
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "python3"
@@ -291,7 +292,7 @@ def test_a_flow_run_gets_a_token_that_dies_with_it_even_on_timeout(
     token_out = tmp_path / "token"
     env = {"CLIENT": str(CLIENT), "TOKEN_OUT": str(token_out)}
     settings = ExecutorSettings(interpreter=SYSTEM_PYTHON, env=env, timeout=3, kill_grace=1)
-    runner = FlowRunner(settings, "c0ffee", "e", channel)
+    runner = FlowRunner(settings, HookRuntime(), "c0ffee", "e", channel)
     call = asyncio.run(runner.runbook(flow, runbook, {"name": event}, "req"))
     assert call.result.stdout.strip() == "<@U02>"
     assert call.result.status == ("timed_out" if event == "slow" else "succeeded")

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.base import settings_for
-from fakes.github import FakeGitHub
 
 from hookrunner.integrations.errors import GitHubError, SymIntegrationError
 from hookrunner.integrations.github import GitHubClient
+from hookrunner_dev.fakes.base import settings_for
+from hookrunner_dev.fakes.github import FakeGitHub
 
 
 @pytest.fixture

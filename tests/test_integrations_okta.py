@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.base import settings_for
-from fakes.okta import FakeOkta
 
 from hookrunner.config import IntegrationSettings
 from hookrunner.integrations.errors import OktaError, SymIntegrationError
 from hookrunner.integrations.okta import OktaClient
+from hookrunner_dev.fakes.base import settings_for
+from hookrunner_dev.fakes.okta import FakeOkta
 
 
 @pytest.fixture

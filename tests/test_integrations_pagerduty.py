@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.base import settings_for
-from fakes.pagerduty import FakePagerDuty
 
 from hookrunner.integrations.errors import PagerDutyError
 from hookrunner.integrations.pagerduty import PagerDutyClient
+from hookrunner_dev.fakes.base import settings_for
+from hookrunner_dev.fakes.pagerduty import FakePagerDuty
 
 
 def incident(number: int, status: str, urgency: str, assignee: str) -> dict[str, object]:

@@ -6,9 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.base import settings_for
-from fakes.okta import FakeOkta
-from fakes.slack import FakeSlack
 
 from hookrunner.config import IntegrationSettings
 from hookrunner.flows.sym._document import flow_from
@@ -17,6 +14,9 @@ from hookrunner.flows.sym.sdk.flow import Flow
 from hookrunner.flows.sym.sdk.secret import Secret
 from hookrunner.integrations import Integrations, SymIntegrationError
 from hookrunner.integrations.errors import OktaError
+from hookrunner_dev.fakes.base import settings_for
+from hookrunner_dev.fakes.okta import FakeOkta
+from hookrunner_dev.fakes.slack import FakeSlack
 
 
 @pytest.fixture

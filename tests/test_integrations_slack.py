@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.base import FakeResponse, settings_for
-from fakes.slack import FakeSlack
 from structlog.testing import capture_logs
 
 from hookrunner.integrations.errors import SlackError, SymIntegrationError
 from hookrunner.integrations.http import CallPolicy
 from hookrunner.integrations.slack import SlackClient
+from hookrunner_dev.fakes.base import FakeResponse, settings_for
+from hookrunner_dev.fakes.slack import FakeSlack
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import sqlite3
@@ -26,11 +27,24 @@ import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon, wait_for_run
 
-from hookrunner.execution import Isolation, Limits, RunResult, RunSpec, WarmPolicy, execute
+from hookrunner import session_hooks
+from hookrunner.config import ExecutorSettings
+from hookrunner.execution import (
+    Isolation,
+    Limits,
+    Outcome,
+    RunResult,
+    RunSpec,
+    WarmPolicy,
+    execute,
+)
 from hookrunner.execution.cgroups import CgroupTree
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.isolation import setup as isolation_setup
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.journal.sqlite import MIGRATIONS, SqliteJournal
+from hookrunner.payloads import parse_session_event
+from hookrunner.repo import Snapshot, build_index
 
 HOOK_ACCOUNT = "nobody"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -284,11 +298,13 @@ def test_a_flow_hook_cannot_kill_the_daemon(target: Target) -> None:
 
 
 # Finding 2: what escaped the process-group and marker cleanup. Each leaves something
-# behind that the test finds from outside: a ``sleep 100N`` or a fake kernel thread.
+# behind that the test finds from outside: a ``sleep 100N.<MARK>`` or a fake kernel thread.
+# MARK tells this test session's sleeps from those of another suite on the same machine.
+MARK = f"{secrets.randbelow(10**6):06d}"
 ESCAPES = {
     "setsid_env_i": """
 import subprocess
-subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1001' &)"], check=True)
+subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1001.@MARK@' &)"], check=True)
 print("started")
 """,
     "kworker": """
@@ -311,7 +327,7 @@ print("started")
 """,
     "timeout": """
 import subprocess, time
-subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1003' &)"], check=True)
+subprocess.run(["sh", "-c", "(setsid env -i sh -c 'sleep 1003.@MARK@' &)"], check=True)
 time.sleep(600)
 """,
     "fork_loop": """
@@ -319,15 +335,16 @@ import os, time
 for _ in range(245):
     if os.fork() == 0:
         os.setsid()
-        os.execvpe("sleep", ["sleep", "1004"], {})
+        os.execvpe("sleep", ["sleep", "1004.@MARK@"], {})
 print("forked")
 """,
     "trivial": "print('ok')\n",
 }
+ESCAPES = {name: source.replace("@MARK@", MARK) for name, source in ESCAPES.items()}
 
 
 def escaped(root: Path) -> list[str]:
-    """Processes the hooks above left: ``sleep 100N`` (or the shell about to exec it), a
+    """Processes the hooks above left: ``sleep 100N.<MARK>`` (or the shell about to exec it), a
     user-space kworker, or anything still running from the test's own files (``root``)."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -337,7 +354,8 @@ def escaped(root: Path) -> list[str]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
             comm = (entry / "comm").read_text().strip()
             hook = str(root).encode() in command and b"/hoop-hooks/" in command
-            ours = b"sleep 100" in command or hook
+            mine = b"sleep 100" in command and f".{MARK}".encode() in command
+            ours = mine or hook
             if ours or (comm == "kworker/0:1" and command):
                 found.append(f"{entry.name}: {comm} {command!r}")
     return found
@@ -534,6 +552,69 @@ def test_a_sandboxed_hook_sees_its_files_and_snapshot_but_nothing_hidden(tmp_pat
     assert seen["payload"] == "payload" and seen["hidden"] == [] and seen["host_tmp"] is False
     assert max(seen["own_processes"]) < 10  # its own PID namespace: bwrap's init and itself
     assert outcome.collected == {"RESULT_FILE": b"answer"}
+
+
+def test_a_sandboxed_daemon_and_a_dry_run_in_one_process_keep_their_own_isolation(
+    tmp_path: Path,
+) -> None:
+    """Session hooks of two runtimes, run at once in one process: only the sandboxed
+    runtime's hook is kept from the hidden directory."""
+    tree, secret = tmp_path / "tree", tmp_path / "state"
+    (tree / "hoop-hooks").mkdir(parents=True)
+    secret.mkdir()
+    (secret / "journal").write_text("private")
+    hook = f"import os\nprint(os.listdir({str(secret)!r}))\n"
+    (tree / "hoop-hooks" / "session-open.runbook.py").write_text(hook)
+    index = build_index(Snapshot("c0ffee", tree))
+    event = parse_session_event("session-open", {"sid": "s", "connection_name": "c"})
+    daemon = HookRuntime(isolation=sandbox_and_cgroup([secret], [tree]))
+    dry_run = HookRuntime()
+
+    async def both() -> list[RunResult]:
+        return await asyncio.gather(
+            *(
+                session_hooks.run_session_hook(
+                    event, index, ExecutorSettings(), runtime, run_id="r", event_id="e", attempt=1
+                )
+                for runtime in (daemon, dry_run, daemon)
+            )
+        )
+
+    try:
+        results = asyncio.run(both())
+    finally:
+        daemon.isolation.close()
+    assert all(result.status == "succeeded" for result in results), results
+    assert [result.stdout.strip() for result in results] == ["[]", "['journal']", "[]"]
+
+
+def test_a_reprobe_keeps_the_cgroup_tree_and_the_runs_in_it(tmp_path: Path) -> None:
+    """A reload probes isolation again; a hook already running in a run cgroup is not
+    killed by it (setting the tree up again would remove its leaf)."""
+    needs_cgroup()
+    started = tmp_path / "started"
+    source = f"""
+        import pathlib, time
+        pathlib.Path({str(started)!r}).touch()
+        time.sleep(1)
+        print("finished")
+    """
+    isolation = isolation_setup("", "none", "required", [], [])
+    reprobed: list[Isolation] = []
+
+    async def reload_while_running() -> Outcome:
+        run = asyncio.create_task(execute(hook_spec(tmp_path, source), isolation))
+        while not started.exists():
+            await asyncio.sleep(0.02)
+        reprobed.append(isolation.reprobe("", "none", "required", [], []))
+        return await run
+
+    try:
+        outcome = asyncio.run(reload_while_running())
+    finally:
+        isolation.close()
+    assert outcome.status == "succeeded" and outcome.stdout.strip() == "finished", outcome
+    assert reprobed[0].cgroups is isolation.cgroups and reprobed[0].warm is isolation.warm
 
 
 def test_a_timed_out_sandboxed_hook_gets_sigterm_before_the_kill(tmp_path: Path) -> None:

@@ -23,12 +23,14 @@ from hookrunner.journal import (
     Delivery,
     HistoryEntry,
     Journal,
+    JournalError,
     RequestRecord,
     RunRecord,
     SchemaTooNew,
     Transition,
     open_journal,
 )
+from hookrunner.journal.postgres.connection import statement_bound
 
 LEASE = 30.0
 Hosts = Callable[[], Journal]
@@ -299,6 +301,15 @@ def test_a_lock_is_held_for_the_fleet(hosts: Hosts, request: Any) -> None:
     again.release()
 
 
+def test_a_remembered_delivery_is_found_by_any_host(hosts: Hosts) -> None:
+    first, second = hosts(), hosts()
+    marker = Delivery("session", "plain-exec:s1")
+    assert not second.delivered(marker)
+    assert first.remember_delivery(marker)
+    assert second.delivered(marker)
+    assert not second.delivered(Delivery("hoop_webhook", "plain-exec:s1"))
+
+
 def test_a_schema_newer_than_the_code_refuses_to_open(
     hosts: Hosts, tmp_path: Path, request: Any
 ) -> None:
@@ -359,3 +370,28 @@ def test_a_due_slack_message_is_leased_to_one_host(hosts: Hosts, request: Any) -
     (again,) = b.due_messages(now + 1)
     b.message_failed(again.message_id, "HTTP 503", now + 5)
     assert a.next_message_at() == pytest.approx(now + 5)
+
+
+@pytest.mark.timeout(60)
+def test_postgres_a_call_stuck_behind_a_lock_held_elsewhere_fails_within_the_bound(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A row lock another session holds: the journal's call ends as a JournalError (the
+    caller retries) at the statement bound, instead of hanging the worker."""
+    lease = 3.0
+    journal = open_journal(tmp_path, postgres_url, lease)
+    try:
+        journal.accept("session-open", {}, ["h"])
+        run = journal.claim_due()
+        assert run is not None
+        with psycopg.connect(postgres_url) as holder:  # its transaction holds the row
+            holder.execute("SELECT id FROM runs WHERE id = %s FOR UPDATE", (run.run_id,))
+            started = time.monotonic()
+            with pytest.raises(JournalError, match="timeout"):
+                journal.finish(result_of(run), "succeeded")
+            waited = time.monotonic() - started
+        assert journal.finish(result_of(run), "succeeded")  # the lock gone, the retry works
+    finally:
+        journal.close()
+    bound = statement_bound(lease)
+    assert bound <= waited < bound + 10

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hookrunner.config import ExecutorSettings
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.payloads import (
     PayloadError,
     SvixError,
@@ -129,7 +130,9 @@ def test_hook_sees_truncated_env_and_full_payload_file(tmp_path: Path) -> None:
     index = build_index(Snapshot("abc123", tmp_path))
     settings = ExecutorSettings(max_output_bytes=1 << 20)  # room to print both copies
     result = asyncio.run(
-        run_session_hook(event, index, settings, run_id="r1", event_id="e1", attempt=1)
+        run_session_hook(
+            event, index, settings, HookRuntime(), run_id="r1", event_id="e1", attempt=1
+        )
     )
     assert result.status == "succeeded", result.stderr
     seen = json.loads(result.stdout)

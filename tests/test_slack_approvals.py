@@ -15,8 +15,11 @@ import httpx
 import pytest
 from conftest import WorkRepo
 from daemon_harness import RunningDaemon
-from fakes.base import FakeResponse
-from fakes.slack import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hookrunner_dev.fakes.base import FakeResponse
+from hookrunner_dev.fakes.slack import (
     SIGNING_SECRET,
     FakeSlack,
     button_click,
@@ -24,8 +27,6 @@ from fakes.slack import (
     slack_signature,
     trigger_id,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 TEAM = "T0123ABCD"
 BOSS, DEV, EVE = "U0BOSS", "U0DEV", "U0EVE"

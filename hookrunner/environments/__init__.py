@@ -4,7 +4,6 @@ Built before a commit is published, cached by (requirements, interpreter), share
 every commit with the same key, and used by every hook of that directory.
 """
 
-from hookrunner.environments.active import activate_store, active_store, interpreter_for
 from hookrunner.environments.errors import EnvironmentBuildError
 from hookrunner.environments.store import EnvironmentStore
 from hookrunner.environments.user_cache import user_store
@@ -12,8 +11,5 @@ from hookrunner.environments.user_cache import user_store
 __all__ = [
     "EnvironmentBuildError",
     "EnvironmentStore",
-    "activate_store",
-    "active_store",
-    "interpreter_for",
     "user_store",
 ]

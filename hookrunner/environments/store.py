@@ -25,7 +25,7 @@ from pathlib import Path
 import structlog
 
 from hookrunner import metrics
-from hookrunner.config import EnvironmentSettings
+from hookrunner.config import SettingsView
 from hookrunner.environments.errors import EnvironmentBuildError
 from hookrunner.environments.installers import Installer, default_installer
 from hookrunner.environments.interpreter import Interpreter, resolve_interpreter
@@ -75,31 +75,33 @@ class EnvironmentStore:
     def __init__(
         self,
         root: Path,
-        settings: EnvironmentSettings,
-        interpreter: str,
+        settings: SettingsView,
         *,
         live_trees: Callable[[], Iterable[Path]] | None = None,
         progress: Callable[[str], None] = _no_progress,
         installer: Installer | None = None,
     ) -> None:
-        """``live_trees`` lists the trees whose environments must stay; without it nothing
-        is collected (the user cache of ``dry-run``)."""
+        """``settings``: ``[environments]`` and ``executor.interpreter`` are read at each use,
+        so a reload reaches the next build. ``live_trees`` lists the trees whose
+        environments must stay; without it nothing is collected (the user cache of
+        ``dry-run``)."""
         self.root = root
+        self.settings = settings
         self.live_trees = live_trees
         self.progress = progress
         self._chosen_installer = installer
         self._lock = threading.Lock()
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
-        self.reconfigure(settings, interpreter)
 
-    def reconfigure(self, settings: EnvironmentSettings, interpreter: str) -> None:
-        """Apply reloaded settings; the next build uses them."""
-        self.settings = settings
-        self.interpreter = interpreter
-        self.installer = self._chosen_installer or default_installer(
-            settings, self.root / CACHE_DIR
-        )
+    @property
+    def interpreter(self) -> str:
+        return self.settings.executor.interpreter
+
+    def installer(self) -> Installer:
+        """The installer for a build starting now, with the settings in force now."""
+        chosen = self._chosen_installer
+        return chosen or default_installer(self.settings.environments, self.root / CACHE_DIR)
 
     def key(self, requirements: Requirements, interpreter: Interpreter) -> str:
         digest = hashlib.sha256(KEY_VERSION)
@@ -122,6 +124,16 @@ class EnvironmentStore:
         if not environment.is_dir():
             self._rebuild_in_background(requirements, environment.name)
         return str(environment / "bin" / "python")
+
+    def interpreter_for(self, directory: Path) -> str:
+        """:meth:`python_for`, failing closed: when the requirements cannot be read, a path
+        that names no interpreter, so the run fails to start (a published snapshot's
+        could be read when it was built)."""
+        try:
+            return self.python_for(directory)
+        except EnvironmentBuildError as exc:
+            log.error("environment_unusable", directory=str(directory), error=str(exc))
+            return str(self.root / "unusable" / "bin" / "python")
 
     def _rebuild_in_background(self, requirements: Requirements, key: str) -> None:
         with self._pending_lock:
@@ -157,8 +169,9 @@ class EnvironmentStore:
             if final.is_dir():  # another process (dry-run) built it meanwhile
                 return final
             started = time.monotonic()
+            installer = self.installer()
             try:
-                self._build(requirements, interpreter, final)
+                self._build(requirements, interpreter, installer, final)
             except EnvironmentBuildError:
                 # Counted here; said once by whoever asked (the sync's report, a CLI line).
                 metrics.ENVIRONMENT_BUILDS.labels(result="error").inc()
@@ -168,7 +181,7 @@ class EnvironmentStore:
             metrics.ENVIRONMENT_BUILD_DURATION.observe(duration)
             log.info(
                 "environment_build", result="ok", requirements=requirements.shown,
-                environment=final.name, installer=self.installer.name, duration_s=duration,
+                environment=final.name, installer=installer.name, duration_s=duration,
             )  # fmt: skip
             self.progress(f"environment for {requirements.shown} ready in {duration:.1f} s")
         return final
@@ -184,9 +197,15 @@ class EnvironmentStore:
                 _remove(leftover)
             yield
 
-    def _build(self, requirements: Requirements, interpreter: Interpreter, final: Path) -> None:
+    def _build(
+        self,
+        requirements: Requirements,
+        interpreter: Interpreter,
+        installer: Installer,
+        final: Path,
+    ) -> None:
         self.progress(
-            f"building the environment for {requirements.shown} with {self.installer.name}"
+            f"building the environment for {requirements.shown} with {installer.name}"
             f" ({interpreter.executable}) ..."
         )
         self.collect(keep={final.name})
@@ -194,23 +213,24 @@ class EnvironmentStore:
         scratch = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=self.root))
         try:
             venv = scratch / "env"
-            self.installer.create(venv, interpreter.executable)
+            installer.create(venv, interpreter.executable)
             listed = venv / REQUIREMENTS_FILE
             listed.write_bytes(requirements.content)
-            self.installer.install(venv, listed, requirements)
+            installer.install(venv, listed, requirements)
             size = _tree_size(venv)
             in_use = self.size()
-            if in_use + size > self.settings.max_bytes:
+            bound = self.settings.environments.max_bytes
+            if in_use + size > bound:
                 raise EnvironmentBuildError(
                     requirements.shown,
                     f"its environment ({size} bytes) would bring"
                     f" environments to {in_use + size} bytes, over environments.max_bytes"
-                    f" ({self.settings.max_bytes})",
+                    f" ({bound})",
                 )
             marker = {
                 "requirements": requirements.shown,
                 "interpreter": interpreter.identity,
-                "installer": self.installer.name,
+                "installer": installer.name,
                 "bytes": size,
                 "built_at": time.time(),
             }

@@ -25,9 +25,4 @@ def _to_stderr(message: str) -> None:
 
 
 def user_store(settings: Settings) -> EnvironmentStore:
-    return EnvironmentStore(
-        user_cache_root(),
-        settings.environments,
-        settings.executor.interpreter,
-        progress=_to_stderr,
-    )
+    return EnvironmentStore(user_cache_root(), settings, progress=_to_stderr)

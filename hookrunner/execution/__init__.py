@@ -3,7 +3,7 @@
 from hookrunner.execution.environment import hook_environment
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.executor import EX_TEMPFAIL, Outcome, RunSpec, execute
-from hookrunner.execution.isolation import Isolation, activate_isolation, active_isolation
+from hookrunner.execution.isolation import Isolation
 from hookrunner.execution.limits import Limits
 from hookrunner.execution.result import RETRYABLE, RunResult, RunStatus
 from hookrunner.execution.warm import WarmPolicy
@@ -19,8 +19,6 @@ __all__ = [
     "RunSpec",
     "RunStatus",
     "WarmPolicy",
-    "activate_isolation",
-    "active_isolation",
     "execute",
     "hook_environment",
 ]

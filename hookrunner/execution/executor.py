@@ -37,7 +37,6 @@ from hookrunner.execution.isolation import (
     AMBIENT_CAPABILITIES,
     Isolation,
     account,
-    active_isolation,
     switch_prefix,
 )
 from hookrunner.execution.limits import Limits
@@ -310,12 +309,11 @@ def _contain(pgid: int, marker: bytes, leaf: RunCgroup | None) -> Usage:
     return usage
 
 
-async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
+async def execute(spec: RunSpec, isolation: Isolation) -> Outcome:
     """Run one hook to completion; never raises for anything the hook does.
 
-    ``isolation``: the sandbox and cgroups to use; the daemon's (:func:`active`) by default.
+    ``isolation``: the sandbox and cgroups to use (``Isolation()``: the account switch only).
     """
-    isolation = isolation or active_isolation()
     started_at = time.time()
     clock = time.monotonic()
     marker_value = uuid.uuid4().hex

@@ -1,8 +1,7 @@
 """What stands between a hook and the daemon: account, sandbox and cgroup, probed once.
 
-The daemon calls :func:`setup` at start and :func:`activate_isolation` with the result; every run
-of the process then uses it. Without a daemon (``dry-run``, tests calling the executor)
-hooks run with the account switch only, as before.
+The daemon calls :func:`setup` at start and passes the result to every run it starts.
+Without a daemon (``dry-run``) hooks run with ``Isolation()``: the account switch only.
 """
 
 from __future__ import annotations
@@ -91,12 +90,29 @@ class Isolation:
         if self.cgroups is not None:
             self.cgroups.close()
 
+    def reprobe(
+        self, user: str, sandbox: str, cgroup: str, hidden: Sequence[Path], readable: Sequence[Path]
+    ) -> Isolation:
+        """The isolation new settings ask for (a reload), as :func:`setup` probes it, but
+        keeping this one's cgroup tree and forking interpreters while run cgroups are
+        wanted: setting the tree up again would kill the runs in it."""
+        fresh = setup(user, sandbox, cgroup, hidden, readable, self.cgroups)
+        if fresh.cgroups is not None and fresh.cgroups is self.cgroups:
+            fresh.warm = self.warm
+        return fresh
+
 
 def setup(
-    user: str, sandbox: str, cgroup: str, hidden: Sequence[Path], readable: Sequence[Path]
+    user: str,
+    sandbox: str,
+    cgroup: str,
+    hidden: Sequence[Path],
+    readable: Sequence[Path],
+    running: CgroupTree | None = None,
 ) -> Isolation:
     """Probe what this host allows; :class:`IsolationUnavailable` when a required part is
-    missing. ``hidden``: what a sandboxed hook must not see; ``readable``: shown again."""
+    missing. ``hidden``: what a sandboxed hook must not see; ``readable``: shown again;
+    ``running``: the cgroup tree in use, kept rather than set up again."""
     warnings = []
     hook_account = account(user) if user else None
     if hook_account is None:
@@ -117,7 +133,7 @@ def setup(
     tree = None
     if cgroup != "off":
         try:
-            tree = CgroupTree.setup()
+            tree = running or CgroupTree.setup()
         except IsolationUnavailable as exc:
             if cgroup == "required":
                 raise IsolationUnavailable(f"executor.cgroup = required: {exc}") from None
@@ -129,15 +145,3 @@ def setup(
                     "those limits are rlimits only"
                 )
     return Isolation(user, box, tree, warnings)
-
-
-_active = Isolation()
-
-
-def activate_isolation(isolation: Isolation) -> None:
-    global _active
-    _active = isolation
-
-
-def active_isolation() -> Isolation:
-    return _active

@@ -30,6 +30,7 @@ from hookrunner.flows.errors import FlowUnavailable
 from hookrunner.flows.events import Actor, FlowView, event_document
 from hookrunner.flows.grants import INTEGRATION_STRATEGIES, target_problem
 from hookrunner.flows.runner import FlowRunner
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.repo import HookIndex
 
 log = structlog.get_logger("hookrunner.flows")
@@ -132,8 +133,9 @@ class Catalog:
     """The describe results, cached per (commit, slug); failures of a describe that
     timed out or was killed are not cached, since the next try may succeed."""
 
-    def __init__(self, settings: SettingsView) -> None:
+    def __init__(self, settings: SettingsView, runtime: HookRuntime) -> None:
         self.settings = settings
+        self.runtime = runtime
         self._known: cachetools.LRUCache[tuple[str, str], ServedFlow | str] = cachetools.LRUCache(
             maxsize=1024
         )
@@ -195,7 +197,7 @@ class Catalog:
             return str(exc)
         view = FlowView(definition, frozenset(), integrations)
         event = event_document("describe", view, None, Actor(None, "api"), {}, time.time(), _guest)
-        runner = FlowRunner(self.settings.executor, index.snapshot.commit, "describe")
+        runner = FlowRunner(self.settings.executor, self.runtime, index.snapshot.commit, "describe")
         call = await runner.hook(definition, "describe", event, "")
         if not call.ok:
             error = f"{slug}/impl.py does not import: {call.error}"

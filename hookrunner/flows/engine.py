@@ -42,6 +42,7 @@ from hookrunner.flows.identity import canonical_email
 from hookrunner.flows.notices import Announcement, Notifier, Silent
 from hookrunner.flows.runner import FlowRunner, HookCall
 from hookrunner.flows.states import REDIRECTABLE, rule_for
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.integrations.channel import ChannelServer
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord, TimerRecord, Transition
 from hookrunner.repo import HookIndex
@@ -102,6 +103,7 @@ class Engine:
         journal: Journal,
         repository: SnapshotSource,
         settings: SettingsView,
+        runtime: HookRuntime,
         run_runbooks: bool = True,
         notifier: Notifier | None = None,
         channel: ChannelServer | None = None,
@@ -111,7 +113,8 @@ class Engine:
         self.channel = channel  # hooks reach the integrations through it
         self.repository = repository
         self.settings = settings
-        self.catalog = Catalog(settings)
+        self.runtime = runtime  # the isolation and environments every flow process runs with
+        self.catalog = Catalog(settings, runtime)
         self.calls = Calls(
             journal, settings, run_runbooks, channel.integrations if channel else None
         )
@@ -460,7 +463,7 @@ class Engine:
                 flow = self.catalog.degraded(index, slug)
             event_id = str(uuid.uuid4())
             runner = FlowRunner(
-                self.settings.executor, index.snapshot.commit, event_id, self.channel
+                self.settings.executor, self.runtime, index.snapshot.commit, event_id, self.channel
             )
             step = Step(flow, runner)
             try:

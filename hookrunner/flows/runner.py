@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from hookrunner.config import ExecutorSettings
-from hookrunner.environments import interpreter_for
-from hookrunner.execution import RunResult, RunSpec, execute, hook_environment
+from hookrunner.execution import RunResult, RunSpec, hook_environment
 from hookrunner.flows import answers
 from hookrunner.flows.definition import FlowDefinition
 from hookrunner.flows.errors import Invalid, MalformedAnswer
 from hookrunner.flows.harness import EVENT_ENV, RESULT_ENV
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.integrations.channel import ChannelServer, RunContext
 from hookrunner.integrations.channel_client import TOKEN_ENV
 from hookrunner.session_hooks import limits_from, warm_policy
@@ -74,17 +74,20 @@ def _answer(result: RunResult, name: str, raw: bytes | None) -> tuple[Any, str |
 
 
 class FlowRunner:
-    """Runs one flow's processes; knows the executor settings, the snapshot commit and
-    the integration channel each process gets its own token for (``None``: no channel)."""
+    """Runs one flow's processes; knows the executor settings, the runtime (isolation and
+    environments) they run with, the snapshot commit and the integration channel each
+    process gets its own token for (``None``: no channel)."""
 
     def __init__(
         self,
         settings: ExecutorSettings,
+        runtime: HookRuntime,
         commit: str,
         event_id: str,
         channel: ChannelServer | None = None,
     ) -> None:
         self.settings = settings
+        self.runtime = runtime
         self.commit = commit
         self.event_id = event_id
         self.channel = channel
@@ -133,7 +136,7 @@ class FlowRunner:
         if step:
             files[STEP_OUTPUT_ENV] = b""
         spec = RunSpec(
-            argv=[interpreter_for(flow.directory, self.settings.interpreter), *argv],
+            argv=[self.runtime.interpreter(flow.directory, self.settings.interpreter), *argv],
             cwd=flow.directory,
             env=hook_environment(self.settings.env_passthrough, self.settings.env, event_env),
             timeout=self.settings.timeout,
@@ -147,7 +150,7 @@ class FlowRunner:
             warm=warm_policy(self.settings),
         )
         try:
-            outcome = await execute(spec)
+            outcome = await self.runtime.execute(spec)
         finally:  # the token dies with the run, however it ended
             if self.channel is not None:
                 self.channel.close_run(channel_env[TOKEN_ENV])

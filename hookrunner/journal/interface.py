@@ -55,6 +55,10 @@ class Journal(Protocol):
         """Record a delivery that creates no event; ``False`` if it was seen before."""
         ...
 
+    def delivered(self, delivery: Delivery) -> bool:
+        """Whether ``delivery`` was accepted or remembered before."""
+        ...
+
     def requested(self, key: str) -> str | None:
         """The request a flow-request delivery key opened, if any."""
         ...

@@ -150,6 +150,13 @@ class RunsAndEvents:
         with self._db.write() as tx:
             return self._claim_delivery(tx, delivery, time.time())
 
+    def delivered(self, delivery: Delivery) -> bool:
+        with self._db.read() as tx:
+            row = tx.execute(
+                "SELECT 1 AS found FROM deliveries WHERE source = ? AND key = ?", delivery
+            ).fetchone()
+        return row is not None
+
     def requested(self, key: str) -> str | None:
         with self._db.read() as tx:
             row = tx.execute(

@@ -19,7 +19,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hookrunner import __version__
 from hookrunner.config import read_secret
 from hookrunner.dispatch import NotReplayable
-from hookrunner.execution import active_isolation
 from hookrunner.journal import RUN_STATES, Accepted, Delivery
 from hookrunner.payloads import (
     PayloadError,
@@ -267,6 +266,6 @@ def status_document(services: Services) -> dict[str, Any]:
         "queue_depth": counts.get("queued", 0),
         "running": services.dispatcher.running,
         "dead": counts.get("dead", 0),
-        "isolation": active_isolation().status(),
+        "isolation": services.runtime.isolation.status(),
         "time": time.time(),
     }

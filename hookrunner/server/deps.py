@@ -14,6 +14,7 @@ from hookrunner.approvals.outbox import SlackOutbox
 from hookrunner.config import SettingsView
 from hookrunner.dispatch import Dispatcher
 from hookrunner.flows.engine import Engine
+from hookrunner.hook_runtime import HookRuntime
 from hookrunner.journal import Journal, JournalError
 from hookrunner.repo import Repository
 from hookrunner.server.auth import Caller, TokenTable
@@ -25,13 +26,15 @@ T = TypeVar("T")
 @dataclass
 class Services:
     """What the API needs from the daemon. Settings are read through the daemon's holder,
-    so a reload reaches every handler; the token table is replaced on reload."""
+    so a reload reaches every handler; the token table is replaced on reload. ``runtime``
+    is what this daemon's hooks run with (its isolation and environments)."""
 
     settings: SettingsView
     journal: Journal
     dispatcher: Dispatcher
     repository: Repository
     engine: Engine
+    runtime: HookRuntime
     tokens: TokenTable
     accepting: Callable[[], bool]
     slack: SlackInteractions | None = None  # Slack approvals: clicks, command, modals

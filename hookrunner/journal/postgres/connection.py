@@ -5,6 +5,11 @@ callers like a full disk does: intake answers 503 and workers wait. The pool che
 a connection before handing it out, so the daemon recovers by itself when the
 database returns. Shared locks are session advisory locks, held on a connection taken
 from the pool for as long as the lock is.
+
+A statement waits at most a third of ``journal.lease`` (the lease renewal interval), and
+at least :data:`MIN_STATEMENT_BOUND`, for a lock or for anything else: one stuck behind a
+lock held elsewhere ends as a :class:`JournalError` the caller retries, rather than
+hanging a worker for good. Migrations alone may take as long as they need.
 """
 
 from __future__ import annotations
@@ -29,8 +34,16 @@ from hookrunner.journal.records import JournalError, SchemaTooNew, new_id
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 # Seconds to wait for a connection before telling the caller the journal is away.
 CONNECT_TIMEOUT = 5.0
+# Seconds a statement may take at the least, however short the lease: a slow disk's
+# commit under load must not read as an outage.
+MIN_STATEMENT_BOUND = 5.0
 # The advisory lock key that serialises migrations across hosts.
 _MIGRATION_LOCK = 0x686F6F6B
+
+
+def statement_bound(lease: float) -> float:
+    """Seconds any one statement may take, lock waits included, before it is cancelled."""
+    return max(lease / 3, MIN_STATEMENT_BOUND)
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,6 +91,7 @@ class PostgresDatabase:
     def __init__(self, url: str, lease: float = 30.0, max_size: int = 20) -> None:
         self.owner = new_id()
         self.lease = lease
+        self.statement_bound = statement_bound(lease)
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[dict[str, Any]]] = (
             psycopg_pool.ConnectionPool(
                 url,
@@ -86,6 +100,7 @@ class PostgresDatabase:
                 timeout=CONNECT_TIMEOUT,
                 open=False,
                 check=psycopg_pool.ConnectionPool.check_connection,
+                configure=self._bound_statements,
                 kwargs={
                     "autocommit": True,
                     "row_factory": dict_row,
@@ -104,6 +119,15 @@ class PostgresDatabase:
             self._pool.close()
             raise
 
+    def _bound_statements(self, conn: psycopg.Connection[Any]) -> None:
+        """Every pooled connection: statements and lock waits end at the bound."""
+        bound = f"{round(self.statement_bound * 1000)}ms"
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false),"
+            " set_config('lock_timeout', %s, false)",
+            (bound, bound),
+        )
+
     @property
     def version(self) -> int:
         with self.read() as tx:
@@ -113,6 +137,8 @@ class PostgresDatabase:
     def migrate(self) -> None:
         """Bring the schema up to date; one host at a time, each version once."""
         with self.write() as tx:
+            tx.execute("SET LOCAL statement_timeout = 0")  # a migration takes what it takes,
+            tx.execute("SET LOCAL lock_timeout = 0")  # after the host migrating before it
             tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
             tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = tx.execute("SELECT version FROM schema_version").fetchone()

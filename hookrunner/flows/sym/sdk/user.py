@@ -158,20 +158,18 @@ class User(SymBaseResource):
         filter_on: str = "flow",
         include_errored: bool = False,
     ) -> int:
-        """How many ``event_name`` events this user fired (a question for the daemon)."""
-        from .integrations._call import call_integration
+        """How many ``event_name`` events this user fired: Sym counted them across the
+        user's requests in its hosted runtime. A hook here is handed its own request's
+        events only, so a count made from them would miss every other request and a
+        policy that limits people by it would let them through: it raises instead."""
+        from .errors import SymIntegrationError
 
-        count: int = call_integration(
-            "sym",
-            "get_event_count",
-            user=self,
-            event_name=event_name,
-            since=since,
-            until=until,
-            filter_on=filter_on,
-            include_errored=include_errored,
+        raise SymIntegrationError(
+            f"User.get_event_count({event_name!r}): hookrunner gives hooks no history of a"
+            " user's events across requests (a flow event carries its own request's only),"
+            " so it cannot count them",
+            hint="keep such a count in your own store, or decide from this request's fields",
         )
-        return count
 
     def __str__(self) -> str:
         identities = [identity for ids in self._identities.values() for identity in ids]

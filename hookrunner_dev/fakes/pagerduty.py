@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
+from hookrunner_dev.fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
 
 API_TOKEN = "u+pdfaketoken0000000"
 

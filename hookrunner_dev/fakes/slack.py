@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
+from hookrunner_dev.fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
 
 BOT_TOKEN = "xoxb-1111-2222-fake"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -11,7 +11,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
+from hookrunner_dev.fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
 
 API_TOKEN = "00fakeOktaApiToken0000000000000000000000"
 

@@ -10,7 +10,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
+from hookrunner_dev.fakes.base import FakeApi, FakeRequest, FakeResponse, page, route
 
 API_TOKEN = "ghp_fakeGitHubToken000000000000000000000"
 DOCS = "https://docs.github.com/rest"

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fakes.base import FakeApi, FakeRequest, FakeResponse, route
+from hookrunner_dev.fakes.base import FakeApi, FakeRequest, FakeResponse, route
 
 ACCESS_KEY_ID = "AKIAFAKEFAKEFAKE0000"
 SECRET_ACCESS_KEY = "fake/secret/access/key/000000000000000"
