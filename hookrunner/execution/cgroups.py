@@ -13,8 +13,15 @@ v1 leaf there for the limit and the peak. Whatever is missing is left to the rli
 :attr:`CgroupTree.enforced` says which limits the cgroups hold.
 
 A hook enters its leaves before it runs any of its own code: the launch chain starts with
-``/bin/sh`` writing ``0`` (itself) into each leaf's ``cgroup.procs`` and then exec'ing the
-rest (:meth:`RunCgroup.enter`), which keeps the daemon's fast ``vfork`` start.
+``/bin/sh`` writing ``0`` (itself) into each leaf and then exec'ing the rest
+(:meth:`RunCgroup.enter`), which keeps the daemon's fast ``vfork`` start.
+
+A process that enters a leaf is single-threaded (that shell, or a child just forked from a
+warm interpreter), so in the v1 hierarchies it enters through ``tasks``: moving its one
+thread there is moving the process. A write to ``cgroup.procs`` takes the kernel's global
+``cgroup_threadgroup_rwsem`` for writing, which waits out an RCU grace period (about 10 ms
+here) whenever no move came just before; moving only the writing thread takes no such
+lock (Linux 5.18+; older kernels take it either way).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import NamedTuple
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.limits import Limits
 
-# The first link of the launch chain: write 0 (itself) into each cgroup.procs named
+# The first link of the launch chain: write 0 (itself) into each file named
 # before "--", then exec the rest; a hook that cannot be contained does not start.
 ENTER = (
     'while [ "$1" != -- ]; do echo 0 2>/dev/null >"$1" || {'
@@ -253,9 +260,15 @@ class RunCgroup:
         elif "memory" in self.v1 and (self.v1["memory"] / "memory.memsw.limit_in_bytes").exists():
             _write(self.v1["memory"] / "memory.memsw.limit_in_bytes", str(values["memory"]))
 
+    def v1_procs(self) -> list[str]:
+        """The file a single-threaded process writes ``0`` into to enter each v1 leaf:
+        ``tasks`` (see the module's docstring)."""
+        return [str(directory / "tasks") for directory in self.v1.values()]
+
     def procs(self) -> list[str]:
-        """The ``cgroup.procs`` of every leaf, in the order a process enters them."""
-        return [str(directory / "cgroup.procs") for directory in [*self.v1.values(), self.path]]
+        """The same for every leaf, in the order a process enters them: the v1 leaves, then
+        the v2 leaf's ``cgroup.procs``."""
+        return [*self.v1_procs(), str(self.path / "cgroup.procs")]
 
     def enter(self, argv: list[str]) -> list[str]:
         """``argv``, started by a shell that first moves itself into every leaf."""

@@ -459,7 +459,8 @@ async def _start_warm(
             raise WarmUnavailable("no run cgroup for a forked child to enter")
         key = _warm_key(spec, program, user, isolation, env)
         document = {"file": spec.argv[1], "args": spec.argv[2:], "cwd": str(spec.cwd),
-                    "env": run_env, "account": key.account, "cgroups": leaf.procs()}  # fmt: skip
+                    "env": run_env, "account": key.account, "cgroups": leaf.v1_procs(),
+                    "cgroup": str(leaf.path)}  # fmt: skip
         child = await isolation.warm.fork(key, spec.warm, document, (stdout_w, stderr_w))
     except WarmUnavailable as exc:
         for fd in (stdout_r, stdout_w, stderr_r, stderr_w):

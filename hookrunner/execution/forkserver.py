@@ -3,8 +3,9 @@
 Usage: ``<interpreter> forkserver.py CONTROL_FD [SCRIPT ...]``. It preloads the standard
 library modules hooks commonly use and what each SCRIPT's ``preload()`` loads (the flow
 harness: its ``sym`` tree), then answers the daemon on the ``CONTROL_FD`` socket. Each
-request carries the run's stdout and stderr and a socket of its own. The child moves
-itself into the run's cgroup leaves and says so on that socket (the kernel attaches its
+request carries the run's stdout and stderr and a socket of its own. The child is born in
+the run's cgroup v2 leaf (or moves itself there), moves itself into its v1 leaves and says
+so on that socket (the kernel attaches its
 pid as the daemon sees it), then takes on the run's account, stdio, cwd and environment
 and runs the file as ``python FILE`` would: all before any of the hook's code runs. This process
 reaps its children and sends each one's wait status on the run's socket.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import json
 import os
 import random
@@ -330,16 +332,95 @@ def serve(control: socket.socket) -> None:
 
 
 def _fork(request: dict[str, Any], fds: list[int]) -> int | None:
-    """The child's pid; ``None`` when the kernel refuses a fork (process limits)."""
+    """The child's pid; ``None`` when the kernel refuses a fork (process limits).
+
+    The child is born in the run's cgroup v2 leaf where it can be (:func:`_fork_into`);
+    otherwise it writes itself into that leaf's ``cgroup.procs`` like the others."""
     sys.stdout.flush()
     sys.stderr.flush()
+    leaf = request.get("cgroup")
     try:
-        pid = os.fork()
+        pid = _fork_into(leaf) if leaf else None
+        if pid is None:
+            if leaf:  # not born there: it enters the v2 leaf as it enters the v1 ones
+                request["cgroups"].append(f"{leaf}/cgroup.procs")
+            pid = os.fork()
     except OSError:
         return None
     if pid == 0:
         _child(request, fds)
     return pid
+
+
+CLONE_INTO_CGROUP = 0x200000000
+# clone3 is 435 on every architecture that has it since Linux 5.3, except alpha.
+_CLONE3 = 435 if os.uname().machine in ("x86_64", "aarch64", "ppc64le", "s390x", "riscv64") else 0
+_CLONE_ARGS = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+               "stack_size", "tls", "set_tid", "set_tid_size", "cgroup")  # fmt: skip
+_clone3: list[Any] = []
+
+
+def _glibc() -> tuple[int, ...]:
+    """glibc's version; ``()`` under another C library."""
+    name = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else ""
+    if not name or not name.startswith("glibc "):
+        return ()
+    return tuple(int(part) for part in name[6:].split(".")[:2] if part.isdigit())
+
+
+def _load_clone3() -> Any:
+    """``(syscall, ctypes, struct clone_args)``, ``syscall`` called with the GIL held as
+    ``os.fork`` calls ``fork``; ``None`` where a bare clone is not a fork: a C library
+    other than glibc 2.25+ caches the thread id (musl's ``raise`` would signal this
+    process), and a second thread might hold a lock."""
+    if not _clone3:
+        loaded = None
+        if _CLONE3 and _glibc() >= (2, 25):
+            try:
+                import ctypes
+
+                class CloneArgs(ctypes.Structure):
+                    _fields_ = [(name, ctypes.c_uint64) for name in _CLONE_ARGS]
+
+                syscall = ctypes.PyDLL(None, use_errno=True).syscall
+                syscall.restype = ctypes.c_long
+                loaded = (syscall, ctypes, CloneArgs)
+            except (ImportError, OSError, AttributeError):
+                pass
+        _clone3.append(loaded)
+    return _clone3[0] if threading.active_count() == 1 else None
+
+
+def _fork_into(leaf: str) -> int | None:
+    """``os.fork``, the child born in the cgroup v2 ``leaf`` (``CLONE_INTO_CGROUP``, Linux
+    5.7+); ``None`` where that is not to be had here.
+
+    Moving a process by writing ``cgroup.procs`` takes the kernel's global
+    ``cgroup_threadgroup_rwsem`` for writing, which waits out an RCU grace period (about
+    10 ms) whenever no move came just before: most of a trivial hook's latency. Being
+    born there takes it only for reading. This is ``os.fork`` with ``clone3`` in the
+    middle: the same calls before and after, in the same (single-threaded) process."""
+    loaded = _load_clone3()
+    if loaded is None:
+        return None
+    syscall, ctypes, clone_args = loaded
+    fd = os.open(leaf, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        args = clone_args(flags=CLONE_INTO_CGROUP, exit_signal=signal.SIGCHLD, cgroup=fd)
+        ctypes.pythonapi.PyOS_BeforeFork()
+        pid = syscall(_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+        if pid == 0:
+            ctypes.pythonapi.PyOS_AfterFork_Child()
+            return 0
+        error = ctypes.get_errno()
+        ctypes.pythonapi.PyOS_AfterFork_Parent()
+    finally:
+        os.close(fd)
+    if pid > 0:
+        return int(pid)
+    if error in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):  # an older kernel: never again
+        _clone3[0] = None
+    return None
 
 
 def main(argv: list[str]) -> None:

@@ -5,8 +5,8 @@ the part of the hook environment the interpreter reads at start, the hook accoun
 rlimits. It is started through the same launch chain as a spawned hook (its own cgroup
 leaf, ``prlimit``, ``setpriv`` to the hook account with no capabilities), with no more
 environment than that, so it holds nothing a hook may not see. Each run's child moves
-itself into the run's cgroup leaves (as the spawn chain's shell does) and reports itself
-ready before it runs anything of the hook; one that cannot is not run.
+itself into the run's cgroup leaves (it is born in the v2 one where the kernel allows) and
+reports itself ready before it runs anything of the hook; one that cannot is not run.
 
 A run is forked only where that keeps every isolation property of a spawned one; anything
 else (no run cgroup, a sandbox, no ``setpriv`` for the account switch, a forking
