@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -54,6 +55,8 @@ V1_FILES = {"memory": ("memory.limit_in_bytes", "memory.max_usage_in_bytes"),
             "pids": ("pids.max", "")}  # fmt: skip
 # How long a killed leaf may take to empty before it is left for the next start to remove.
 EMPTY_WAIT = 5.0
+# Run leaves made ahead of need, per set of limits (see :meth:`CgroupTree.leaf`).
+SPARE_LEAVES = 4
 
 
 class Hierarchies(NamedTuple):
@@ -166,6 +169,10 @@ class CgroupTree:
         self.runs = runs
         self.controllers = controllers  # enabled for the v2 leaves
         self.v1 = dict(v1 or {})  # controller -> v1 run parent, for those v2 lacks
+        self._spares: dict[Limits | None, list[RunCgroup]] = {}
+        self._spares_lock = threading.Lock()
+        self._preparing: set[Limits | None] = set()
+        self._closed = False
 
     @property
     def enforced(self) -> list[str]:
@@ -215,6 +222,43 @@ class CgroupTree:
             raise IsolationUnavailable("the kernel has no cgroup.kill (Linux 5.14+)")
         return tree
 
+    def leaf(self, limits: Limits | None) -> RunCgroup:
+        """A fresh leaf for one run: one made ahead of need when there is one (a leaf
+        is never handed out twice: nothing has entered it yet), else made now.
+
+        Making one (up to three ``mkdir`` and the limit writes, 0.2-0.8 ms on the memory
+        controller) is then off the run's path and off the event loop: :meth:`prepare`
+        makes the next ones in a thread of their own once a run has ended."""
+        with self._spares_lock:
+            spares = self._spares.get(limits)
+            if spares:
+                return spares.pop(0)  # the oldest first: none lingers
+        return RunCgroup.create(self, limits)
+
+    def prepare(self, limits: Limits | None) -> None:
+        """Make leaves with ``limits`` ahead of need, up to :data:`SPARE_LEAVES`; one
+        caller at a time does, and one that cannot leaves the next run to make its own."""
+        with self._spares_lock:
+            if limits in self._preparing or self._closed:
+                return
+            self._preparing.add(limits)
+        try:
+            while True:
+                with self._spares_lock:
+                    if self._closed or len(self._spares.setdefault(limits, [])) >= SPARE_LEAVES:
+                        return
+                leaf = RunCgroup.create(self, limits)
+                with self._spares_lock:
+                    if self._closed:  # closing removes every leaf, but this one came after
+                        leaf.remove()
+                        return
+                    self._spares[limits].append(leaf)
+        except OSError:
+            return
+        finally:
+            with self._spares_lock:
+                self._preparing.discard(limits)
+
     def remove_stale(self) -> None:
         """Kill and remove leaves a previous daemon left behind (it crashed mid-run)."""
         leaves = self.runs.iterdir() if self.runs.is_dir() else iter(())
@@ -224,6 +268,9 @@ class CgroupTree:
 
     def close(self) -> None:
         """Remove this daemon's parents of run leaves, when nothing is left in them."""
+        with self._spares_lock:
+            self._spares.clear()
+            self._closed = True
         self.remove_stale()
         for parent in [self.runs, *self.v1.values()]:
             with contextlib.suppress(OSError):
@@ -234,6 +281,7 @@ class RunCgroup:
     """One run's leaves: limits in, ``cgroup.kill`` and usage out."""
 
     def __init__(self, tree: CgroupTree, name: str) -> None:
+        self.tree = tree
         self.path = tree.runs / name
         self.controllers = tree.controllers
         self.v1 = {controller: parent / name for controller, parent in tree.v1.items()}

@@ -337,7 +337,7 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
         leaf = None
         if isolation.cgroups is not None:
             try:
-                leaf = RunCgroup.create(isolation.cgroups, spec.limits)
+                leaf = isolation.cgroups.leaf(spec.limits)
             except OSError as exc:
                 return _not_started(spec, f"no cgroup for the run: {exc}", started_at, clock)
         started = await _start_warm(spec, program, user, isolation, leaf, env)
@@ -364,6 +364,8 @@ async def execute(spec: RunSpec, isolation: Isolation | None = None) -> Outcome:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(protocol.exited), spec.kill_grace)
             usage = await asyncio.to_thread(_contain, pgid, marker, leaf)
+            if leaf is not None:  # the next runs' leaves, made while this one is answered
+                asyncio.get_running_loop().run_in_executor(None, leaf.tree.prepare, spec.limits)
             await protocol.exited
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), PIPE_CLOSE_WAIT)
