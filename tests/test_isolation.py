@@ -330,7 +330,10 @@ print("forked")
 
 def escaped(root: Path) -> list[str]:
     """Processes the hooks above left: ``sleep 100N`` (or the shell about to exec it), a
-    user-space kworker, or anything still running from the test's own files (``root``)."""
+    user-space kworker, or anything still running from the test's own files (``root``).
+
+    The hooks above never leave their snapshot's directory, so what they left runs there:
+    another test session on the same machine runs the same hooks from its own."""
     found = []
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
@@ -338,9 +341,10 @@ def escaped(root: Path) -> list[str]:
                 continue
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
             comm = (entry / "comm").read_text().strip()
+            here = os.readlink(entry / "cwd").startswith(str(root))
             hook = str(root).encode() in command and b"/hoop-hooks/" in command
-            ours = b"sleep 100" in command or hook
-            if ours or (comm == "kworker/0:1" and command):
+            ours = (b"sleep 100" in command and here) or hook
+            if ours or (comm == "kworker/0:1" and command and here):
                 found.append(f"{entry.name}: {comm} {command!r}")
     return found
 
