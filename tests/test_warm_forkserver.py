@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import ast
 import json
-import os
+import subprocess
 import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,48 +24,51 @@ def test_it_parses_as_python_3_9_and_imports_only_the_standard_library() -> None
     assert roots <= set(sys.stdlib_module_names) | {"__future__"}, roots
 
 
-def _fork_and_report(request: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Fork through the forking interpreter's ``_fork`` here, with a child that reports
-    its cgroups and the files it was told to enter instead of running a hook."""
-    read, write = os.pipe()
-
-    def child(request: dict[str, Any], fds: list[int]) -> None:
-        report = {"enter": request["cgroups"], "cgroup": Path("/proc/self/cgroup").read_text()}
-        os.write(write, json.dumps(report).encode())
-        os._exit(0)
-
-    monkeypatch.setattr(forkserver, "_child", child)
-    try:
-        pid = forkserver._fork(request, [])
-    finally:
-        os.close(write)
-    assert pid is not None
-    with os.fdopen(read, "rb") as reader:
-        report: dict[str, Any] = json.loads(reader.read())
-    os.waitpid(pid, 0)
-    return report
+# Forks through the forking interpreter's ``_fork`` in a fresh (single-threaded) process,
+# with a child that reports its cgroups and the files it was told to enter.
+FORK_AND_REPORT = """
+import json, os, sys
+from hookrunner.execution import forkserver
+request, born_there = json.loads(sys.argv[1]), sys.argv[2] == "born"
+if not born_there:  # as on a kernel before 5.7, or a C library other than glibc
+    forkserver._clone3[:] = [None]
+elif forkserver._load_clone3() is None:
+    sys.exit(3)
+read, write = os.pipe()
+def child(request, fds):
+    report = {"enter": request["cgroups"], "cgroup": open("/proc/self/cgroup").read()}
+    os.write(write, json.dumps(report).encode())
+    os._exit(0)
+forkserver._child = child
+pid = forkserver._fork(request, [])
+os.close(write)
+with os.fdopen(read) as reader:
+    print(reader.read())
+os.waitpid(pid, 0)
+"""
 
 
 @pytest.mark.parametrize("born_there", [True, False])
-def test_a_child_is_born_in_the_runs_v2_leaf_or_enters_it(
-    born_there: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_child_is_born_in_the_runs_v2_leaf_or_enters_it(born_there: bool) -> None:
     try:
         tree = CgroupTree.setup()
     except IsolationUnavailable as exc:
         pytest.skip(f"needs a writable cgroup v2 tree: {exc}")
     leaf = RunCgroup.create(tree, None)
+    request = {"cgroups": leaf.v1_procs(), "cgroup": str(leaf.path)}
     try:
-        if not born_there:  # as on a kernel before 5.7, or a C library other than glibc
-            monkeypatch.setattr(forkserver, "_clone3", [None])
-        elif forkserver._load_clone3() is None:
-            pytest.skip("no clone3 for this process here")
-        report = _fork_and_report(
-            {"cgroups": leaf.v1_procs(), "cgroup": str(leaf.path)}, monkeypatch
-        )
+        forked = subprocess.run(
+            [sys.executable, "-c", FORK_AND_REPORT, json.dumps(request),
+             "born" if born_there else "enter"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     finally:
         leaf.remove()
         tree.close()
+    if forked.returncode == 3:
+        pytest.skip("no clone3 here (kernel, C library or architecture)")
+    assert forked.returncode == 0, forked.stderr
+    report = json.loads(forked.stdout)
     v2 = next(line[3:] for line in report["cgroup"].splitlines() if line.startswith("0::"))
     procs = str(leaf.path / "cgroup.procs")
     if born_there:
