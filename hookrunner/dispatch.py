@@ -79,7 +79,8 @@ class Dispatcher:
         self.running = 0
         # Counts notifications, so a wake-up is never lost between a claim and a wait.
         self._wakeup = asyncio.Semaphore(0)
-        self._waiters: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        # Each gets the run as its attempt left it, or None: read it from the journal.
+        self._waiters: defaultdict[str, list[asyncio.Future[RunRecord | None]]] = defaultdict(list)
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
         self._leased: set[str] = set()
@@ -152,34 +153,44 @@ class Dispatcher:
             )
         return self.submit(SessionEvent.model_validate(record.body), replay_of=run_id)
 
-    async def wait_for(self, run_ids: list[str], timeout: float) -> list[RunRecord]:
-        """Wait until each run has finished an attempt (or ``timeout``), then read them."""
+    async def wait_for(
+        self, run_ids: list[str], timeout: float, look_first: bool = True
+    ) -> list[RunRecord]:
+        """Wait until each run has finished an attempt (or ``timeout``), then read them.
+
+        ``look_first=False``: the runs were queued just now, so the journal is not read
+        before the first wait (an attempt this daemon ends is handed over, not read)."""
         futures = []
         loop = asyncio.get_running_loop()
         for run_id in run_ids:
-            future: asyncio.Future[None] = loop.create_future()
+            future: asyncio.Future[RunRecord | None] = loop.create_future()
             self._waiters[run_id].append(future)
             futures.append(future)
         deadline = loop.time() + timeout
+        look = look_first
         try:
             while True:
                 # Another host sharing the journal may run them: look, not only listen.
                 pending = [
                     future
                     for run_id, future in zip(run_ids, futures, strict=True)
-                    if not future.done() and not self._settled(run_id)
+                    if not future.done() and not (look and self._settled(run_id))
                 ]
                 remaining = deadline - loop.time()
                 if not pending or remaining <= 0:
                     break
                 await asyncio.wait(pending, timeout=min(remaining, SETTLED_POLL))
+                look = True
         finally:
             for run_id, future in zip(run_ids, futures, strict=True):
                 with contextlib.suppress(ValueError):
                     self._waiters[run_id].remove(future)
                 if not self._waiters[run_id]:
                     del self._waiters[run_id]
-        records = [self.journal.run(run_id) for run_id in run_ids]
+        records = [
+            (future.result() if future.done() else None) or self.journal.run(run_id)
+            for run_id, future in zip(run_ids, futures, strict=True)
+        ]
         return [record for record in records if record is not None]
 
     def _settled(self, run_id: str) -> bool:
@@ -200,23 +211,29 @@ class Dispatcher:
         await asyncio.gather(*pending, self._lease_keeper, return_exceptions=True)
 
     async def _worker(self) -> None:
-        while not self._stopping:
-            try:
-                claim = await asyncio.to_thread(self._claim)
-            except JournalError as exc:  # disk full: nothing is lost, try again shortly
-                log.error("journal_error", error=str(exc))
-                await asyncio.sleep(JOURNAL_RETRY)
-                continue
+        # The next run, claimed as the last attempt was recorded: it is ours, so it runs
+        # even when a stop came meanwhile.
+        claim: Claim | None = None
+        while not self._stopping or (claim is not None and claim.run is not None):
+            if claim is None:
+                try:
+                    claim = await asyncio.to_thread(self._claim)
+                except JournalError as exc:  # disk full: nothing is lost, try again shortly
+                    log.error("journal_error", error=str(exc))
+                    await asyncio.sleep(JOURNAL_RETRY)
+                    continue
             if claim.run is None:
                 await self._idle(claim.next_due)
+                claim = None
                 continue
+            run_id = claim.run.run_id
             self.running += 1
-            self._leased.add(claim.run.run_id)
+            self._leased.add(run_id)
             try:
-                await self._attempt(claim)
+                claim = await self._attempt(claim)
             finally:
                 self.running -= 1
-                self._leased.discard(claim.run.run_id)
+                self._leased.discard(run_id)
 
     def _claim(self) -> Claim:
         """In a worker thread: claim a due run and fetch all its attempt needs, in one hop.
@@ -242,7 +259,9 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.acquire(), delay)
 
-    async def _attempt(self, claim: Claim) -> None:
+    async def _attempt(self, claim: Claim) -> Claim | None:
+        """Run a claimed run's attempt and record it; the worker's next claim, if it was
+        made as the attempt was recorded."""
         run = claim.run
         assert run is not None
         structlog.contextvars.bind_contextvars(run_id=run.run_id, event_id=run.event_id)
@@ -256,24 +275,44 @@ class Dispatcher:
             if claim.hooks is not None:
                 self.repository.release(claim.hooks)
         state, next_at = self._next_state(result)
-        await self._record(result, state, next_at)
+        record, following = await self._record(result, state, next_at)
         # The run's lifecycle state, and the attempt's executor status as its outcome.
         report_run(result, status=state, outcome=result.status)
         for future in self._waiters.get(run.run_id, []):
             if not future.done():
-                future.set_result(None)
+                future.set_result(record)
+        return following
 
-    async def _record(self, result: RunResult, state: str, next_at: float | None) -> None:
+    async def _record(
+        self, result: RunResult, state: str, next_at: float | None
+    ) -> tuple[RunRecord | None, Claim | None]:
         """Write the attempt's result, waiting out a full disk or a database outage rather
-        than dropping it."""
+        than dropping it; the run as it now stands, and the worker's next claim."""
         while True:
             try:
-                if not await asyncio.to_thread(self.journal.finish, result, state, next_at):
-                    log.warning("run_taken_over", run_id=result.run_id, attempt=result.attempt)
-                return
+                record, following = await asyncio.to_thread(
+                    self._finish_and_claim, result, state, next_at
+                )
             except JournalError as exc:
                 log.error("journal_error", error=str(exc), run_id=result.run_id)
                 await asyncio.sleep(JOURNAL_RETRY)
+                continue
+            if record is None:
+                log.warning("run_taken_over", run_id=result.run_id, attempt=result.attempt)
+            return record, following
+
+    def _finish_and_claim(
+        self, result: RunResult, state: str, next_at: float | None
+    ) -> tuple[RunRecord | None, Claim | None]:
+        """In a worker thread: record the attempt, then claim the worker's next run, in one
+        hop. A claim that fails is left to the worker's own claim, which says why."""
+        record = self.journal.finish(result, state, next_at)
+        if self._stopping:
+            return record, None
+        try:
+            return record, self._claim()
+        except JournalError:
+            return record, None
 
     async def _run_hook(self, run: RunRecord, claim: Claim) -> RunResult:
         if claim.error is not None:

@@ -64,6 +64,20 @@ def test_wait_true_answers_with_the_result(daemon: RunningDaemon) -> None:
     assert json.loads(run["stdout"]) == {"version": 1, "sid": "w1", "commit": run["commit"]}
 
 
+def test_wait_true_answers_as_the_journal_has_it_and_again_for_a_repeated_delivery(
+    daemon: RunningDaemon,
+) -> None:
+    body, headers = {"sid": "w2", "connection_name": "pg"}, {"Idempotency-Key": "w2-once"}
+    with daemon.client("admin-token") as admin:
+        first = admin.post("/v1/events/session-open?wait=true", json=body, headers=headers)
+        again = admin.post("/v1/events/session-open?wait=true", json=body, headers=headers)
+        (run,) = first.json()["runs"]
+        journaled = admin.get(f"/v1/runs/{run['run_id']}").json()
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    assert run == journaled and run["status"] == "succeeded"
+    assert again.json()["duplicate"] is True and again.json()["runs"] == [journaled]
+
+
 def test_authentication_and_scopes(daemon: RunningDaemon) -> None:
     body = {"sid": "a", "exit_code": 0}
     with daemon.client(None) as anonymous:

@@ -145,9 +145,9 @@ def test_finish_records_the_attempt_once(hosts: Hosts) -> None:
     journal.accept("session-open", {}, ["h"])
     run = journal.claim_due()
     assert run is not None
-    assert journal.finish(result_of(run), "succeeded")
+    ended = journal.finish(result_of(run), "succeeded")
     done = journal.run(run.run_id)
-    assert done is not None and done.final
+    assert done is not None and done.final and ended == done  # finish hands back the run
     assert (done.state, done.outcome, done.exit_code, done.stdout) == (
         "succeeded", "succeeded", 0, "out",
     )  # fmt: skip
@@ -395,3 +395,41 @@ def test_postgres_a_call_stuck_behind_a_lock_held_elsewhere_fails_within_the_bou
         journal.close()
     bound = statement_bound(lease)
     assert bound <= waited < bound + 10
+
+
+def test_sqlite_syncs_each_accepted_event_and_not_the_bookkeeping_of_runs(tmp_path: Path) -> None:
+    """An accepted event is on disk before the 202; claiming and finishing a run are made
+    durable by the next synced commit (a crash before it runs the attempt again)."""
+    journal = open_journal(tmp_path, "", LEASE)
+    connection = journal._db._db  # type: ignore[attr-defined]
+    modes = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+    def commits(operation: Callable[[], object]) -> list[str]:
+        """The ``synchronous`` mode each commit of ``operation`` ran with."""
+        mode = modes[connection.execute("PRAGMA synchronous").fetchone()[0]]
+        statements: list[str] = []
+        connection.set_trace_callback(statements.append)
+        try:
+            operation()
+        finally:
+            connection.set_trace_callback(None)
+        seen = []
+        for statement in statements:
+            if statement.upper().startswith("PRAGMA SYNCHRONOUS="):
+                mode = statement.split("=", 1)[1].upper()
+            elif statement.upper() == "COMMIT":
+                seen.append(mode)
+        return seen
+
+    try:
+        assert commits(lambda: journal.accept("session-open", {}, ["h"])) == ["FULL"]
+        claimed: list[RunRecord | None] = []
+        assert commits(lambda: claimed.append(journal.claim_due())) == ["NORMAL"]
+        run = claimed[0]
+        assert run is not None
+        assert commits(lambda: journal.renew_runs([run.run_id])) == ["NORMAL"]
+        assert commits(lambda: journal.finish(result_of(run), "succeeded")) == ["NORMAL"]
+        assert commits(lambda: journal.accept("session-close", {}, ["h"])) == ["FULL"]
+        assert commits(lambda: pending_request(journal)) == ["FULL"]
+    finally:
+        journal.close()

@@ -336,7 +336,7 @@ async def execute(spec: RunSpec, isolation: Isolation) -> Outcome:
         leaf = None
         if isolation.cgroups is not None:
             try:
-                leaf = RunCgroup.create(isolation.cgroups, spec.limits)
+                leaf = isolation.cgroups.leaf(spec.limits)
             except OSError as exc:
                 return _not_started(spec, f"no cgroup for the run: {exc}", started_at, clock)
         started = await _start_warm(spec, program, user, isolation, leaf, env, private_dir)
@@ -363,6 +363,8 @@ async def execute(spec: RunSpec, isolation: Isolation) -> Outcome:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(protocol.exited), spec.kill_grace)
             usage = await asyncio.to_thread(_contain, pgid, marker, leaf)
+            if leaf is not None:  # the next runs' leaves, made while this one is answered
+                asyncio.get_running_loop().run_in_executor(None, leaf.tree.prepare, spec.limits)
             await protocol.exited
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), PIPE_CLOSE_WAIT)
@@ -469,6 +471,7 @@ async def _start_warm(
         if isolation.sandbox is not None:
             document["sandbox"] = isolation.sandbox.run_layout(private_dir)
         try:  # opened here: the kernel checks the daemon's right to move the child there
+            procs.append(os.open(leaf.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
             procs += [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in leaf.procs()]
         except OSError as exc:
             raise WarmUnavailable(f"cannot open the run's cgroup: {exc}") from None

@@ -3,12 +3,13 @@
 Usage: ``<interpreter> forkserver.py CONTROL_FD [--sandboxed] [SCRIPT ...]``. It preloads
 the standard library modules hooks commonly use and what each SCRIPT's ``preload()``
 loads (the flow harness: its ``sym`` tree), then answers the daemon on the ``CONTROL_FD``
-socket. Each request carries the run's stdout and stderr, a socket of its own and the run's cgroup
-``cgroup.procs`` files, opened by the daemon. The child moves itself into the run's cgroup
-leaves and says so on that socket (the kernel attaches its pid as the daemon sees it),
-then takes on the run's account, stdio, cwd and environment and runs the file as
-``python FILE`` would: all before any of the hook's code runs. This process reaps its
-children and sends each one's wait status on the run's socket.
+socket. Each request carries the run's stdout and stderr, a socket of its own, the run's
+cgroup v2 leaf and the files that move a process into its cgroup leaves, all opened by the
+daemon. The child is born in the v2 leaf where the kernel allows it (else it moves itself
+there), moves itself into the others and says so on that socket (the kernel attaches its
+pid as the daemon sees it), then takes on the run's account, stdio, cwd and environment
+and runs the file as ``python FILE`` would: all before any of the hook's code runs. This
+process reaps its children and sends each one's wait status on the run's socket.
 
 Inside the sandbox (the daemon started this interpreter in bubblewrap, keeping the
 capabilities of its user namespace that this takes), each run first gets namespaces of
@@ -25,6 +26,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import random
@@ -88,7 +90,9 @@ MAX_REQUEST = 1 << 20
 _request = bytearray(MAX_REQUEST)
 SANDBOXED = "--sandboxed"  # in bubblewrap: each child gets a PID namespace of its own
 _sandboxed = False
-STDIO_AND_RUN = 3  # stdout, stderr and the run's socket; then its cgroup.procs files
+STDIO_AND_RUN = 3  # stdout, stderr and the run's socket
+LEAF = 3  # then the run's cgroup v2 leaf (a directory), then the files that move it into
+# its leaves: the v1 leaves' ``tasks``, the v2 leaf's ``cgroup.procs`` last
 MAX_FDS = 8
 MAX_REASON = 200  # bytes of why a child refused a run
 _code_cache: dict[str, tuple[tuple[int, int, int], types.CodeType]] = {}
@@ -233,18 +237,22 @@ def _become_run(request: dict[str, Any], stdout: int, stderr: int) -> None:
 
 
 def _enter(procs: int) -> None:
-    """Move this process into a cgroup (``procs``: its ``cgroup.procs``, opened by the daemon:
-    the kernel checks the opener's right to move it there, not this process's)."""
+    """Move this process into a cgroup (``procs``: its ``cgroup.procs``, or a v1 leaf's
+    ``tasks``, opened by the daemon: the kernel checks the opener's right to move it there,
+    not this process's)."""
     try:
         os.write(procs, b"0")
     finally:
         os.close(procs)
 
 
-def _child(data: bytes, fds: list[int]) -> None:
+def _child(data: bytes, fds: list[int], born_there: bool) -> None:
     """The run's process: enter the run's cgroup (and sandbox), say so, become the run, run
-    the file."""
-    stdout, stderr, run_fd, *procs = fds
+    the file. ``born_there``: it already is in the v2 leaf (the last of the files)."""
+    stdout, stderr, run_fd, leaf, *procs = fds
+    os.close(leaf)
+    if born_there:
+        os.close(procs.pop())
     try:
         request = json.loads(data)
         signal.set_wakeup_fd(-1)
@@ -522,7 +530,7 @@ def serve(control: socket.socket) -> None:
                 accepting = False
                 selector.unregister(control)
                 continue
-            if len(fds) < STDIO_AND_RUN:
+            if len(fds) <= LEAF + 1:
                 for fd in fds:
                     os.close(fd)
                 continue
@@ -539,18 +547,92 @@ def serve(control: socket.socket) -> None:
 
 def _fork(size: int, fds: list[int]) -> int | None:
     """The child's pid; ``None`` when the kernel refuses a fork (process limits) or, in
-    the sandbox, a PID namespace for it."""
+    the sandbox, a PID namespace for it. The child is born in the run's cgroup v2 leaf
+    where it can be (:func:`_fork_into`); otherwise it moves itself there as into the
+    others."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
         if _sandboxed:
             _new_pid_namespace()
-        pid = os.fork()
+        # In the sandbox the child is PID 1 of a new namespace and enters by writing: a
+        # bare clone there has been seen to leave the first run without its child.
+        pid = None if _sandboxed else _fork_into(fds[LEAF])
+        born_there = pid is not None
+        if pid is None:
+            pid = os.fork()
     except OSError:
         return None
     if pid == 0:
-        _child(bytes(_request[:size]), fds)
+        _child(bytes(_request[:size]), fds, born_there)
     return pid
+
+
+CLONE_INTO_CGROUP = 0x200000000
+# clone3 is 435 on every architecture that has it since Linux 5.3, except alpha.
+_CLONE3 = 435 if os.uname().machine in ("x86_64", "aarch64", "ppc64le", "s390x", "riscv64") else 0
+_CLONE_ARGS = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+               "stack_size", "tls", "set_tid", "set_tid_size", "cgroup")  # fmt: skip
+# Refusals that hold for every later run of this interpreter: an older kernel, or an
+# account that may not place children there (one that needs the daemon's opened file).
+_FOR_GOOD = (errno.ENOSYS, errno.EINVAL, errno.E2BIG, errno.EACCES, errno.EPERM)
+_clone3: list[Any] = []
+
+
+def _glibc() -> tuple[int, ...]:
+    """glibc's version; ``()`` under another C library."""
+    name = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else ""
+    if not name or not name.startswith("glibc "):
+        return ()
+    return tuple(int(part) for part in name[6:].split(".")[:2] if part.isdigit())
+
+
+def _load_clone3() -> Any:
+    """``(syscall, struct clone_args)``, ``syscall`` called with the GIL held as ``os.fork``
+    calls ``fork``; ``None`` where a bare clone is not a fork: a C library other than glibc
+    2.25+ caches the thread id (musl's ``raise`` would signal this process), and a second
+    thread might hold a lock."""
+    if not _clone3:
+        loaded = None
+        if _CLONE3 and _glibc() >= (2, 25):
+
+            class CloneArgs(ctypes.Structure):
+                _fields_ = [(name, ctypes.c_uint64) for name in _CLONE_ARGS]
+
+            syscall = ctypes.PyDLL(None, use_errno=True).syscall
+            syscall.restype = ctypes.c_long
+            loaded = (syscall, CloneArgs)
+        _clone3.append(loaded)
+    return _clone3[0] if threading.active_count() == 1 else None
+
+
+def _fork_into(leaf: int) -> int | None:
+    """``os.fork``, the child born in the cgroup v2 directory open as ``leaf``
+    (``CLONE_INTO_CGROUP``, Linux 5.7+); ``None`` where that is not to be had here.
+
+    Moving a process by writing ``cgroup.procs`` takes the kernel's global
+    ``cgroup_threadgroup_rwsem`` for writing, which waits out an RCU grace period (about
+    10 ms) whenever no move came just before: most of a trivial hook's latency. Being
+    born there takes it only for reading. This is ``os.fork`` with ``clone3`` in the
+    middle: the same calls before and after, in the same (single-threaded) process. The
+    kernel checks this process's own right to place a child there, not the daemon's."""
+    loaded = _load_clone3()
+    if loaded is None:
+        return None
+    syscall, clone_args = loaded
+    args = clone_args(flags=CLONE_INTO_CGROUP, exit_signal=signal.SIGCHLD, cgroup=leaf)
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = syscall(_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    error = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid > 0:
+        return int(pid)
+    if error in _FOR_GOOD:
+        _clone3[0] = None
+    return None
 
 
 def main(argv: list[str]) -> None:

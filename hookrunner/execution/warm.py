@@ -5,10 +5,10 @@ the part of the hook environment the interpreter reads at start, the hook accoun
 rlimits. It is started through the same launch chain as a spawned hook (its own cgroup
 leaf, ``prlimit``, ``setpriv`` to the hook account with no capabilities, bubblewrap where
 hooks are sandboxed), with no more environment than that, so it holds nothing a hook may
-not see. Each run's child moves itself into the run's cgroup leaves (as the spawn chain's
-shell does, through ``cgroup.procs`` files the daemon opened), takes namespaces of its own
-when sandboxed, and reports itself ready before it runs anything of the hook; one that
-cannot is not run.
+not see. Each run's child is born in the run's cgroup v2 leaf where the kernel allows it and
+moves itself into the others (as the spawn chain's shell does, through files the daemon
+opened), takes namespaces of its own when sandboxed, and reports itself ready before it
+runs anything of the hook; one that cannot is not run.
 
 A run is forked only where that keeps every isolation property of a spawned one; anything
 else (no run cgroup, no ``setpriv`` for the account switch, a forking interpreter that
@@ -245,7 +245,8 @@ class WarmPool:
         stdio: tuple[int, int], procs: Sequence[int],
     ) -> WarmChild:  # fmt: skip
         """A child for one run, in its own session, not yet running anything of the hook.
-        ``procs``: the run's ``cgroup.procs`` files, open for writing."""
+        ``procs``: the run's cgroup v2 leaf, then the files that move a process into its
+        leaves, open for writing."""
         server = self._current(key, policy)
         if server is None:
             server = await asyncio.to_thread(self._start, key, policy)

@@ -43,8 +43,12 @@ class Database(Protocol):
     @property
     def version(self) -> int: ...
 
-    def write(self) -> AbstractContextManager[Tx]:
-        """One write transaction; a storage failure is a JournalError."""
+    def write(self, durable: bool = True) -> AbstractContextManager[Tx]:
+        """One write transaction; a storage failure is a JournalError.
+
+        ``durable=False``: the commit need not reach the disk before it returns; it does
+        with the next durable one (the journal's log is written in order), and a crash
+        before that loses it and what followed it, never what came before."""
         ...
 
     def read(self) -> AbstractContextManager[Tx]: ...

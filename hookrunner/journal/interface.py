@@ -64,17 +64,24 @@ class Journal(Protocol):
         ...
 
     def claim_due(self, now: float | None = None) -> RunRecord | None:
-        """Take the oldest due queued run: ``running``, one more attempt, leased to us."""
+        """Take the oldest due queued run: ``running``, one more attempt, leased to us.
+
+        Not durable on its own (nor are ``renew_runs`` and ``finish``): the next durable
+        commit (an accepted event) makes it so, and a crash before that runs the attempt
+        again, as a crash mid-run does."""
         ...
 
     def renew_runs(self, run_ids: list[str]) -> None:
         """Extend our leases on runs whose hooks are still running."""
         ...
 
-    def finish(self, result: RunResult, state: str, next_at: float | None = None) -> bool:
+    def finish(
+        self, result: RunResult, state: str, next_at: float | None = None
+    ) -> RunRecord | None:
         """Record an attempt's result; ``state`` is the run's new lifecycle state. A
-        succeeded replay resolves the dead runs it replays (``replayed``). ``False`` if the
-        attempt was no longer ours (another host took the run over)."""
+        succeeded replay resolves the dead runs it replays (``replayed``). The run as it
+        now stands; ``None`` if the attempt was no longer ours (another host took the run
+        over)."""
         ...
 
     def interrupted_runs(self, now: float | None = None) -> list[RunRecord]:

@@ -169,7 +169,7 @@ class RunsAndEvents:
 
     def claim_due(self, now: float | None = None) -> RunRecord | None:
         now = time.time() if now is None else now
-        with self._db.write() as tx:
+        with self._db.write(durable=False) as tx:
             row = tx.execute(
                 "UPDATE runs SET state = 'running', attempt = attempt + 1, updated_at = ?,"
                 " lease_owner = ?, lease_until = ?"
@@ -182,23 +182,25 @@ class RunsAndEvents:
     def renew_runs(self, run_ids: list[str]) -> None:
         if not run_ids:
             return
-        with self._db.write() as tx:
+        with self._db.write(durable=False) as tx:
             tx.execute(
                 f"UPDATE runs SET lease_until = ? WHERE id IN ({marks(run_ids)})"
                 " AND state = 'running' AND lease_owner = ?",
                 (time.time() + self._db.lease, *run_ids, self._db.owner),
             )
 
-    def finish(self, result: RunResult, state: str, next_at: float | None = None) -> bool:
+    def finish(
+        self, result: RunResult, state: str, next_at: float | None = None
+    ) -> RunRecord | None:
         # Only the attempt that is still running may end: after a takeover the row has
         # moved on (requeued, or claimed again with a higher attempt).
-        with self._db.write() as tx:
-            written = tx.execute(
+        with self._db.write(durable=False) as tx:
+            row = tx.execute(
                 "UPDATE runs SET state = ?, outcome = ?, commit_sha = ?, exit_code = ?,"
                 " stdout = ?, stderr = ?, truncated = ?, started_at = ?, duration_s = ?,"
                 " peak_memory_bytes = ?, cpu_s = ?, lease_owner = NULL, lease_until = NULL,"
                 " next_at = COALESCE(?, next_at), updated_at = ?"
-                " WHERE id = ? AND attempt = ? AND state = 'running'",
+                f" WHERE id = ? AND attempt = ? AND state = 'running' RETURNING {RUN_COLUMNS}",
                 (
                     state,
                     result.status,
@@ -216,11 +218,10 @@ class RunsAndEvents:
                     result.run_id,
                     result.attempt,
                 ),
-            )
-            ended = written.rowcount == 1
-            if ended and state == "succeeded":
+            ).fetchone()
+            if row is not None and state == "succeeded":
                 tx.execute(_RESOLVE_REPLAYED, (result.run_id, time.time()))
-        return ended
+        return run_record(row) if row else None
 
     def interrupted_runs(self, now: float | None = None) -> list[RunRecord]:
         now = time.time() if now is None else now

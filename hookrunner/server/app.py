@@ -74,7 +74,8 @@ async def _answer(services: Services, accepted: Accepted, wait: bool) -> JSONRes
         return JSONResponse(body, status_code=202)
     executor = services.settings.executor
     limit = services.settings.repo.refresh_wait + executor.timeout + executor.kill_grace + 5
-    runs = await services.dispatcher.wait_for(accepted.run_ids, limit)
+    # A new event's runs were queued just now; a repeated delivery's may be long done.
+    runs = await services.dispatcher.wait_for(accepted.run_ids, limit, accepted.duplicate)
     body["runs"] = [run.to_dict() for run in runs]
     done = all(run.outcome is not None or run.final for run in runs)
     return JSONResponse(body, status_code=200 if done else 202)

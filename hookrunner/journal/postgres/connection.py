@@ -158,7 +158,9 @@ class PostgresDatabase:
         self._pool.close()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Tx]:
+    def write(self, durable: bool = True) -> Iterator[Tx]:
+        # Every commit waits for the server's WAL flush: asking for less would cost a
+        # round trip of its own (``SET LOCAL synchronous_commit``) on every transaction.
         with _mapped_errors(), self._pool.connection() as conn, conn.transaction():
             yield _Connection(conn)
 

@@ -1,8 +1,14 @@
-"""One SQLite connection in WAL mode with full fsync, guarded by a lock.
+"""One SQLite connection in WAL mode, guarded by a lock.
 
 SQLite serialises writers anyway and the calls are short, so one connection serves
 every thread. One daemon owns the file (the state-dir lock), so locks between hosts
 are not needed and a run another process left ``running`` was cut short.
+
+A durable commit is ``synchronous=FULL``: the WAL is fsynced before it returns. Others
+(claiming, finishing, renewing a run) are ``NORMAL``: written to the WAL, not synced.
+The WAL is one file written in commit order, so the fsync of the next FULL commit
+carries every NORMAL one before it to the disk, and recovery after a power loss keeps a
+prefix of the commits: it may lose the last NORMAL ones, never one before a FULL one.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class SqliteDatabase:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._durable = True
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
@@ -69,8 +76,11 @@ class SqliteDatabase:
             self._db.close()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Tx]:
+    def write(self, durable: bool = True) -> Iterator[Tx]:
         with self._lock, _mapped_errors():
+            if durable != self._durable:
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
