@@ -38,6 +38,7 @@ from hookrunner.execution import (
     WarmPolicy,
     execute,
 )
+from hookrunner.execution import warm as warm_module
 from hookrunner.execution.cgroups import SPARE_LEAVES, CgroupTree
 from hookrunner.execution.errors import IsolationUnavailable
 from hookrunner.execution.isolation import setup as isolation_setup
@@ -802,11 +803,21 @@ def test_a_sandbox_step_that_fails_runs_nothing_of_the_hook_and_spawns_it(
     assert any("No such file or directory" in reason for reason in fallbacks), fallbacks
 
 
-def test_a_warm_sandboxed_run_the_daemon_gave_up_on_runs_nothing_of_the_hook(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["bwrap", "cgroup-only"])
+def test_a_warm_run_the_daemon_gave_up_on_runs_nothing_of_the_hook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandboxed: bool
 ) -> None:
-    monkeypatch.setattr("hookrunner.execution.warm.READY_TIMEOUT", 0)  # it never waits
-    isolation = sandbox_and_cgroup([], [tmp_path])
+    async def gave_up_once_ready(channel: socket.socket) -> int:
+        """The daemon gives up on the child just after it said "ready"."""
+        await warm_module._readable(channel)
+        raise TimeoutError
+
+    monkeypatch.setattr(warm_module, "_ready", gave_up_once_ready)
+    if sandboxed:
+        isolation = sandbox_and_cgroup([], [tmp_path])
+    else:
+        needs_cgroup()
+        isolation = isolation_setup("", "none", "required", [], [])
     listener = socket.create_server(("127.0.0.1", 0))
     source = f"""
         import socket

@@ -269,8 +269,10 @@ def _child(data: bytes, fds: list[int], born_there: bool) -> None:
         except OSError as exc:  # nothing of the hook ran: the daemon spawns it
             run.sendall(b"refused: " + str(exc).encode(errors="replace")[:MAX_REASON])
             os._exit(0)
-        if not _sandboxed:
+        if not _sandboxed:  # (in the sandbox, its PID 1 said so and passed "go" on)
             run.sendall(b"ready")
+            if run.recv(16) != b"go":  # the daemon gave up on this run and spawns it
+                os._exit(0)
         run.close()
         _become_run(request, stdout, stderr)
         _forget_preloads(request["file"])

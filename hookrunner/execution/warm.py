@@ -262,8 +262,9 @@ class WarmPool:
             finally:
                 theirs.close()
             pid = await asyncio.wait_for(_ready(ours), READY_TIMEOUT)
-            if key.sandboxed:  # its run's process waits for this before any hook code
-                ours.send(b"go")
+            # The child waits for this before any hook code: had the daemon given up
+            # waiting (and spawned the run), nothing of the hook would run forked too.
+            ours.send(b"go")
         except (WarmUnavailable, TimeoutError, OSError) as exc:
             ours.close()
             raise WarmUnavailable(f"no warm child: {exc or 'no answer'}") from None
