@@ -558,7 +558,8 @@ def _fork(size: int, fds: list[int]) -> int | None:
         if _sandboxed:
             _new_pid_namespace()
         # In the sandbox the child is PID 1 of a new namespace and enters by writing: a
-        # bare clone there has been seen to leave the first run without its child.
+        # clone3 the kernel refuses (this account may not place a child in the leaf) has
+        # already taken the namespace's first PID, and no fork into it succeeds after.
         pid = None if _sandboxed else _fork_into(fds[LEAF])
         born_there = pid is not None
         if pid is None:
