@@ -472,7 +472,8 @@ async def _start_warm(
             document["sandbox"] = isolation.sandbox.run_layout(private_dir)
         try:  # opened here: the kernel checks the daemon's right to move the child there
             procs.append(os.open(leaf.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-            procs += [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in leaf.procs()]
+            for path in leaf.procs():  # one at a time: ``finally`` closes what was opened
+                procs.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
         except OSError as exc:
             raise WarmUnavailable(f"cannot open the run's cgroup: {exc}") from None
         child = await isolation.warm.fork(key, spec.warm, document, (stdout_w, stderr_w), procs)

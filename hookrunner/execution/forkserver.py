@@ -250,10 +250,10 @@ def _child(data: bytes, fds: list[int], born_there: bool) -> None:
     """The run's process: enter the run's cgroup (and sandbox), say so, become the run, run
     the file. ``born_there``: it already is in the v2 leaf (the last of the files)."""
     stdout, stderr, run_fd, leaf, *procs = fds
-    os.close(leaf)
-    if born_there:
-        os.close(procs.pop())
-    try:
+    try:  # nothing here may return into the server's loop: every failure ends the child
+        os.close(leaf)
+        if born_there:
+            os.close(procs.pop())
         request = json.loads(data)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
