@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from conftest import GitDaemon, WorkRepo, wait_for_port
 from daemon_harness import RunningDaemon
@@ -187,17 +188,29 @@ def test_racing_approvals_and_denials_across_hosts_give_one_transition(
     assert len(grants_made) == (1 if final["state"] == "escalated" else 0)
 
 
-def test_runs_of_a_host_killed_mid_run_are_finished_by_another(fleet: Fleet) -> None:
+def runs_left_running(postgres_url: str) -> set[str]:
+    """Read straight from the journal, so no host can change the answer while it is read."""
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT id FROM runs WHERE state = 'running'").fetchall()
+    return {row[0] for row in rows}
+
+
+def test_runs_of_a_host_killed_mid_run_are_finished_by_another(
+    fleet: Fleet, postgres_url: str
+) -> None:
     host_a = fleet["a"]
     host_a.start()
     sids = [f"close-{n}" for n in range(500)]
     send_closes(host_a, sids)
-    cut_short = wait_until(
+    wait_until(
         lambda: [run["run_id"] for run in all_runs(host_a) if run["status"] == "running"],
         what="a running run",
     )
     host_a.kill()  # SIGKILL amid 500 accepted events: its leases are left to lapse
     killed_at = time.monotonic()
+    # Taken after the kill: a run seen running just before it may have finished in time.
+    cut_short = runs_left_running(postgres_url)
+    assert cut_short, "the kill caught no run in flight"
     fleet["b"].start()
     with fleet["b"].client("read-token") as reader:
         # b sees the attempt cut short once the lease has lapsed, and queues it again.
@@ -222,7 +235,7 @@ def test_runs_of_a_host_killed_mid_run_are_finished_by_another(fleet: Fleet) -> 
         timeout=120,
         what="every run to succeed on b",
     )
-    assert {run["run_id"] for run in runs if run["attempt"] > 1} >= set(cut_short)
+    assert {run["run_id"] for run in runs if run["attempt"] > 1} >= cut_short
     seen = collections.Counter(fleet.ledger_lines())
     assert set(seen) == set(sids), "every event accepted by the dead host ran"
     assert sum(count - 1 for count in seen.values()) <= 2  # at most its runs in flight
