@@ -21,7 +21,7 @@ import click
 from hookrunner import __version__, render
 from hookrunner.config import ConfigError, Settings, config_path_from, load_settings
 from hookrunner.execution import RunResult
-from hookrunner.flows.definition import HOOK_EVENTS
+from hookrunner.flows.sym._names import HOOK_EVENTS
 from hookrunner.journal.records import REQUEST_STATES, RUN_STATES
 from hookrunner.logs import configure_logging
 from hookrunner.payloads import (

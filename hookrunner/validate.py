@@ -16,13 +16,12 @@ from hookrunner.flows.catalog import Catalog
 from hookrunner.flows.definition import (
     DEESCALATE_RUNBOOK,
     ESCALATE_RUNBOOK,
-    HOOK_NAMES,
-    REDUCER_NAMES,
     Declared,
     FlowError,
     declared_functions,
     load_flow_settings,
 )
+from hookrunner.flows.sym._names import HOOK_NAMES, REDUCER_NAMES
 from hookrunner.hook_runtime import HookRuntime
 from hookrunner.repo import (
     SESSION_HOOK_FILES,

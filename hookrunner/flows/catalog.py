@@ -19,8 +19,6 @@ import structlog
 from hookrunner.config import IntegrationSettings, SettingsView
 from hookrunner.flows.definition import (
     DEESCALATE_RUNBOOK,
-    HOOK_NAMES,
-    REDUCER_NAMES,
     FlowDefinition,
     FlowError,
     FlowSettings,
@@ -30,6 +28,7 @@ from hookrunner.flows.errors import FlowUnavailable
 from hookrunner.flows.events import Actor, FlowView, event_document
 from hookrunner.flows.grants import INTEGRATION_STRATEGIES, target_problem
 from hookrunner.flows.runner import FlowRunner
+from hookrunner.flows.sym._names import HOOK_NAMES, REDUCER_NAMES
 from hookrunner.hook_runtime import HookRuntime
 from hookrunner.repo import HookIndex
 

@@ -34,15 +34,6 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 ESCALATE_RUNBOOK = "escalate.runbook.py"
 DEESCALATE_RUNBOOK = "deescalate.runbook.py"
 
-HOOK_EVENTS = ("prompt", "request", "approve", "deny", "escalate", "deescalate")
-# Sym's ``request_forward`` (Slack forwarding) and ``request_expire`` hooks: known names,
-# not fired yet.
-HOOK_NAMES = tuple(
-    f"{when}_{event}"
-    for event in (*HOOK_EVENTS, "request_forward", "request_expire")
-    for when in ("on", "after")
-)
-REDUCER_NAMES = ("get_permissions", "get_approvers", "get_request_notifications")
 FIELD_TYPES = ("string", "int", "bool", "duration", "list", "user", "target")
 # okta and aws_lambda are run by the daemon with the flow's integration (flows/grants.py).
 STRATEGIES = ("runbook", "custom", "okta", "aws_lambda")
