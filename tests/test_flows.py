@@ -105,6 +105,27 @@ def on_deny(event):
     from hookrunner.sdk import ApprovalTemplate
     return ApprovalTemplate.deny()
 """
+# Its expiry hooks try to keep the request open (an approval, or a crash), and say what
+# the request looked like once it had expired.
+STALE_IMPL = """\
+import json, os
+from sym.sdk.annotations import hook
+from sym.sdk.templates import ApprovalTemplate
+
+
+@hook
+def on_request_expire(event):
+    if event.payload.fields.get("mode") == "raise":
+        raise RuntimeError("pager down")
+    return ApprovalTemplate.approve()
+
+
+@hook
+def after_request_expire(event):
+    with open(os.path.join(os.environ["GRANTS_DIR"], "expiry.log"), "a") as log:
+        log.write(json.dumps({"event": event.name, "request": event.request.id,
+                              "state": event.request.state, "user": event.user.email}) + "\\n")
+"""
 
 
 def flow_files(slug: str, impl: str, toml: str = "") -> dict[str, str]:
@@ -134,7 +155,7 @@ def flows_daemon(
             **flow_files("prod-db", PROD_DB_IMPL, PROD_DB_TOML),
             **flow_files("sym-style", SYM_IMPL),
             **flow_files("fragile", FRAGILE_IMPL),
-            **flow_files("stale", "", 'request_timeout = "2s"\n'),
+            **flow_files("stale", STALE_IMPL, 'request_timeout = "2s"\n'),
         }
     )
     running = RunningDaemon(
@@ -427,13 +448,49 @@ def test_revoking_a_request_whose_escalation_failed_says_access_was_never_grante
         assert "access still granted" not in revoked.text
 
 
-def test_pending_request_expires(flows_daemon: RunningDaemon) -> None:
+@pytest.mark.parametrize("mode", ["approve", "raise"])
+def test_pending_request_expires_whatever_its_expiry_hook_does(
+    flows_daemon: RunningDaemon, grants: Path, mode: str
+) -> None:
     with flows_daemon.client("flows-token") as client:
-        request = open_request(client, "stale", "dev@example.com")
+        request = open_request(client, "stale", "dev@example.com", fields={"mode": mode})
         expired = wait_for_state(client, request["id"], "expired")
         late = decide(client, request["id"], "approve", "boss@example.com")
-    assert expired["history"][-1]["event"] == "expire"
+        deadline = time.monotonic() + 30
+        while not (grants / "expiry.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert late.status_code == 409
+    events = [(h["event"], h["message"]) for h in expired["history"]]
+    noted = (
+        "on_request_expire returned approve; ignored, an expired request always closes"
+        if mode == "approve"
+        else "on_request_expire failed: RuntimeError: pager down"
+    )
+    assert [event for event, _ in events] == ["request", "request_expire", "expire"]
+    assert events[1][1].startswith(noted), events[1][1]
+    assert grant_log(grants) == []
+    after = [json.loads(line) for line in (grants / "expiry.log").read_text().splitlines()]
+    assert after == [
+        {"event": "request_expire", "request": request["id"], "state": "expired",
+         "user": "dev@example.com"}
+    ]  # fmt: skip
+
+
+def test_a_request_whose_flow_was_removed_still_expires(
+    flows_daemon: RunningDaemon, work_repo: WorkRepo, grants: Path
+) -> None:
+    with flows_daemon.client("flows-token") as client:
+        request = open_request(client, "stale", "dev@example.com")
+        for path in (work_repo.work / "flows" / "stale").iterdir():
+            path.unlink()
+        work_repo.commit({}, "drop the stale flow")
+        with flows_daemon.client("admin-token") as admin:
+            assert admin.post("/v1/sync").status_code == 200
+        expired = wait_for_state(client, request["id"], "expired")
+    notes = [h["message"] for h in expired["history"] if h["event"] == "request_expire"]
+    assert len(notes) == 1 and notes[0].startswith("expired without its hooks: "), notes
+    assert "stale" in notes[0]
+    assert not (grants / "expiry.log").exists()
 
 
 def test_deescalation_timer_survives_kill_and_fires_once(

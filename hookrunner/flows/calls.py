@@ -4,7 +4,8 @@ The engine walks the state machine; this runs a step's ``on_`` / ``after_`` hook
 reducers (who may decide, notifications, prefetch options) and its strategy, and turns
 each answer into a directive, a refusal or a set of deciders. Every failure closes:
 a failed ``on_`` hook blocks its event, a failed reducer lets nobody approve, and only
-``on_deescalate`` is overruled, because removing access is never blocked.
+``on_deescalate`` and ``on_request_expire`` are overruled, because removing access and
+closing an undecided request are never blocked.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ from hookrunner.integrations.slack import SlackClient
 from hookrunner.journal import HistoryEntry, Journal, RequestRecord
 
 log = structlog.get_logger("hookrunner.flows")
+
+# Events no ``on_`` hook can stop, and why: removing access, and closing a request
+# nobody decided on in time.
+ALWAYS_PROCEEDS = {
+    "deescalate": "deescalation always proceeds",
+    "request_expire": "an expired request always closes",
+}
 
 
 @dataclass
@@ -86,13 +94,13 @@ class Calls:
         fields: dict[str, Any],
     ) -> dict[str, Any] | None:
         """``on_<name>``'s directive; a failure blocks the event (fail closed), except for
-        ``on_deescalate``: whatever it does, removing access goes on."""
+        the events of ``ALWAYS_PROCEEDS``: whatever their hook does, they go on."""
         hook = f"on_{name}"
         call = await self.call(step, hook, name, record, actor, fields)
         if call is None:
             return None
-        if name == "deescalate" and record is not None:
-            await self._overrule(record, hook, call)
+        if name in ALWAYS_PROCEEDS and record is not None:
+            await self._overrule(record, name, call)
             return None
         if not call.ok:
             raise Refused(f"{hook} failed, so the {name} is blocked: {call.error}")
@@ -105,17 +113,19 @@ class Calls:
             return None
         return directive
 
-    async def _overrule(self, record: RequestRecord, hook: str, call: HookCall) -> None:
-        """``on_deescalate`` cannot keep access: its failure or directive is recorded."""
+    async def _overrule(self, record: RequestRecord, name: str, call: HookCall) -> None:
+        """An ``on_`` hook of an event that always proceeds: its failure or directive is
+        recorded, never obeyed."""
+        hook = f"on_{name}"
         if not call.ok:
             log.warning("hook_failed", hook=hook, request_id=record.request_id, error=call.error)
-            await self.note(record, "deescalate", None, f"{hook} failed: {call.error}", True)
+            await self.note(record, name, None, f"{hook} failed: {call.error}", True)
         elif call.value is not None:
             returned = call.value["directive"]
             log.warning("directive_overruled", hook=hook, request_id=record.request_id,
                         directive=returned)  # fmt: skip
-            message = f"{hook} returned {returned}; ignored, deescalation always proceeds"
-            await self.note(record, "deescalate", None, message, error=False)
+            message = f"{hook} returned {returned}; ignored, {ALWAYS_PROCEEDS[name]}"
+            await self.note(record, name, None, message, error=False)
 
     async def after(
         self,

@@ -397,15 +397,41 @@ class Engine:
         return {"step_outputs": {**record.step_outputs, name: call.output}}
 
     async def _expire(self, record: RequestRecord) -> None:
+        """Close a pending request nobody decided on in time. Its ``on_request_expire``
+        and ``after_request_expire`` run, but nothing keeps it open: not a directive, not
+        a failure, not a broken flow."""
+        if record.state != "pending":  # decided meanwhile: the expiry is moot
+            await asyncio.to_thread(self.journal.finish_timers, record.request_id, ("expire",))
+            return
+        actor = Actor(None, "timer")
+        body = {"request_id": record.request_id, "timer": "expire"}
+        closed = False
+        try:
+            async with self._step(record.flow, "flow.expire", body, removal=True) as step:
+                await self.calls.on(step, "request_expire", record, actor, {})
+                closed = await self._close_expired(record)
+                if closed:
+                    expired = await self._read(record.request_id)
+                    await self.calls.after(step, "request_expire", expired, actor, {})
+        except FlowEngineError as exc:
+            if closed:
+                raise
+            await self.calls.note(
+                record, "request_expire", None, f"expired without its hooks: {exc}", error=False
+            )
+            await self._close_expired(record)
+
+    async def _close_expired(self, record: RequestRecord) -> bool:
         rule = rule_for("expire", "pending", record.request_id)
         entry = HistoryEntry("expire", None, time.time(), "request_timeout passed")
         change = Transition(rule.from_states, rule.to_state, entry, {"expires_at": None},
                             ("expire",))  # fmt: skip
-        if await asyncio.to_thread(self.journal.transition, record.request_id, change):
-            self._transitioned(record, "expired")
-            await self.notifier.transitioned(await self._read(record.request_id))
-        else:
+        if not await asyncio.to_thread(self.journal.transition, record.request_id, change):
             await asyncio.to_thread(self.journal.finish_timers, record.request_id, ("expire",))
+            return False
+        self._transitioned(record, "expired")
+        await self.notifier.transitioned(await self._read(record.request_id))
+        return True
 
     async def _retry_deescalation(
         self, record: RequestRecord, kind: str, attempt: int, error: str
@@ -449,7 +475,8 @@ class Engine:
     ) -> AsyncIterator[Step]:
         """Pin a snapshot, find the served flow, and journal every process the step ran.
 
-        With ``removal``, a broken flow still runs its deescalate step (no hooks)."""
+        With ``removal``, a broken flow still takes a step that closes (a deescalation, an
+        expiry), without its hooks."""
         index = await asyncio.to_thread(self.repository.acquire)
         if index is None:
             raise NoSnapshot("no snapshot of the runbooks repository yet")
