@@ -499,6 +499,14 @@ def test_status_names_the_hook_account_sandbox_and_enforced_limits(
     assert isolation["hook_user"] == HOOK_ACCOUNT and isolation["sandbox"] == "bwrap"
     assert "cgroup.kill" in isolation["cgroup"]
     assert not any("daemon's own user" in warning for warning in isolation["warnings"])
+    # A limit is said to be rlimits only exactly when neither hierarchy enforces it.
+    enforced = " ".join(isolation["cgroup"])
+    for controller in ("memory", "pids"):
+        warned = any(
+            "rlimits only" in warning and controller in warning.split(":")[0]
+            for warning in isolation["warnings"]
+        )
+        assert warned != (f"{controller}." in enforced), (controller, isolation)
 
 
 # The executor alone, with a real sandbox and real cgroups (no daemon): fast checks of

@@ -186,6 +186,11 @@ class CgroupTree:
             CgroupTree._users[runs] += 1
 
     @property
+    def missing(self) -> list[str]:
+        """The controllers neither hierarchy gives the runs: those limits are rlimits only."""
+        return [name for name in CONTROLLERS if name not in self.controllers | set(self.v1)]
+
+    @property
     def enforced(self) -> list[str]:
         """What the run cgroups do: ``cgroup.kill`` always, and the limits they hold."""
         found = ["cgroup.kill"]

@@ -139,9 +139,9 @@ def setup(
                 raise IsolationUnavailable(f"executor.cgroup = required: {exc}") from None
             warnings.append(f"no cgroup per run, process-group cleanup only: {exc}")
         else:
-            if not tree.controllers:
+            if tree.missing:
+                names = "/".join(tree.missing)
                 warnings.append(
-                    "run cgroups have no memory/pids controllers here: "
-                    "those limits are rlimits only"
+                    f"run cgroups have no {names} controller here: that limit is rlimits only"
                 )
     return Isolation(user, box, tree, warnings)
