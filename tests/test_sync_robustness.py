@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -100,6 +101,26 @@ sync.Syncer._extract = _extract
         assert "git_sync_internal_error" in daemon.log_text()
     finally:
         daemon.stop()
+
+
+def test_only_a_sync_that_brings_a_new_commit_is_logged_at_info(
+    tmp_path: Path, work_repo: WorkRepo
+) -> None:
+    daemon = RunningDaemon(tmp_path, str(work_repo.bare))
+    try:
+        daemon.start()
+        with daemon.client("admin-token") as admin:
+            for _ in range(3):
+                assert admin.post("/v1/sync").json()["ok"] is True
+            changed = work_repo.echo_hook(2)
+            assert admin.post("/v1/sync").json()["commit"] == changed
+            assert admin.post("/v1/sync").json()["ok"] is True
+    finally:
+        daemon.stop()
+    lines = [json.loads(line) for line in daemon.log_text().splitlines() if line.startswith("{")]
+    syncs = [line for line in lines if line.get("event") == "git_sync"]
+    assert [line["commit"] for line in syncs][-1] == changed
+    assert len(syncs) == 2, syncs  # the first clone and the new commit; not the five others
 
 
 def test_a_commit_over_max_snapshot_bytes_is_refused_and_the_last_good_serves(

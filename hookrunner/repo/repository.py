@@ -216,6 +216,7 @@ class Repository:
             return
         with self._lock:
             previous = self._last_good
+            recovered = self._failures > 0
             self._failures = 0
             self._retry_after = 0.0
             self._cache["index"] = index
@@ -226,10 +227,14 @@ class Repository:
         self._report(
             SyncReport(True, snapshot.commit, None, time.time(), time.monotonic() - started)
         )
-        if previous is None or previous.snapshot.commit != snapshot.commit:
+        changed = previous is None or previous.snapshot.commit != snapshot.commit
+        if changed:
             for rel, error in index.refused.items():
                 log.error("hook_refused", commit=snapshot.commit, hook=rel, error=error)
-        log.info("git_sync", result="ok", commit=snapshot.commit)
+        # A sync that found nothing new is routine (every repo.ttl): debug, not a line
+        # in the operator's journal every few seconds.
+        report = log.info if changed or recovered else log.debug
+        report("git_sync", result="ok", commit=snapshot.commit)
 
     def _failed(self, started: float, result: str, error: str) -> None:
         """Keep the last good snapshot, back off, and schedule the next attempt."""
