@@ -682,8 +682,8 @@ def _request_line(request: dict[str, Any]) -> str:
     )
 
 
-def _print_request(request: dict[str, Any], as_json: bool) -> None:
-    if as_json:
+def _print_request(request: dict[str, Any], as_json: bool | None) -> None:
+    if json_wanted(as_json):
         click.echo(json.dumps(request))
         return
     click.echo(_request_line(request))
@@ -718,7 +718,7 @@ def flow_prompt(
 @field_option
 @click.option("--duration", help="Seconds, or 30m / 1h; capped by the flow's max_duration.")
 @click.option("--idempotency-key", help="Repeat-safe key: a repeat gets the request it opened.")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the request id.")
 @client_options
 def flow_request(
@@ -727,7 +727,7 @@ def flow_request(
     fields: dict[str, str],
     duration: str | None,
     idempotency_key: str | None,
-    as_json: bool,
+    as_json: bool | None,
     quiet: bool,
     config_file: str | None,
     token_file: str | None,
@@ -750,13 +750,13 @@ def _decision_command(event: str) -> click.Command:
     @click.argument("request_id")
     @user_option
     @click.option("--reason", help="Recorded in the history; hooks see it as a field.")
-    @click.option("--json", "as_json", is_flag=True)
+    @output_option
     @client_options
     def command(
         request_id: str,
         user: str,
         reason: str | None,
-        as_json: bool,
+        as_json: bool | None,
         config_file: str | None,
         token_file: str | None,
     ) -> None:
@@ -776,12 +776,12 @@ for _event in ("approve", "deny", "revoke"):
 @flow.command("list")
 @click.option("--state", type=click.Choice(REQUEST_STATES))
 @click.option("--flow", "slug", help="Only requests of this flow.")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @client_options
 def flow_list(
     state: str | None,
     slug: str | None,
-    as_json: bool,
+    as_json: bool | None,
     config_file: str | None,
     token_file: str | None,
 ) -> None:
@@ -789,15 +789,15 @@ def flow_list(
     params = {k: v for k, v in (("state", state), ("flow", slug)) if v}
     answer = call_daemon(config_file, token_file, "GET", "/v1/requests", params=params)
     for request in answer["requests"]:
-        click.echo(json.dumps(request) if as_json else _request_line(request))
+        click.echo(json.dumps(request) if json_wanted(as_json) else _request_line(request))
 
 
 @flow.command("show")
 @click.argument("request_id")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @client_options
 def flow_show(
-    request_id: str, as_json: bool, config_file: str | None, token_file: str | None
+    request_id: str, as_json: bool | None, config_file: str | None, token_file: str | None
 ) -> None:
     """Show one request with its history."""
     path = f"/v1/requests/{request_id}"
@@ -805,13 +805,13 @@ def flow_show(
 
 
 @flow.command("flows")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @client_options
-def flow_flows(as_json: bool, config_file: str | None, token_file: str | None) -> None:
+def flow_flows(as_json: bool | None, config_file: str | None, token_file: str | None) -> None:
     """List the flows of the current snapshot: served, or broken and why."""
     answer = call_daemon(config_file, token_file, "GET", "/v1/flows")
     for state in answer["flows"]:
-        if as_json:
+        if json_wanted(as_json):
             click.echo(json.dumps(state))
         elif state["served"]:
             click.echo(f"{state['slug']} served (strategy {state['strategy']})")

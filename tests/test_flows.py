@@ -558,15 +558,19 @@ def test_flow_cli_request_approve_list_show(flows_daemon: RunningDaemon, grants:
     refused = cli(flows_daemon, "approve", request["id"], "--user", "boss@example.com")
     assert refused.returncode == 2 and "say why you approve" in refused.stderr
     approved = cli(
-        flows_daemon, "approve", request["id"], "--user", "boss@example.com", "--reason", "INC-9"
-    )
+        flows_daemon, "approve", request["id"], "--user", "boss@example.com", "--reason", "INC-9",
+        "--human",
+    )  # fmt: skip
     assert approved.returncode == 0, approved.stderr
     assert approved.stdout.splitlines()[0].split()[:2] == [request["id"], "escalated"]
     assert "  approve by boss@example.com (INC-9)" in approved.stdout
-    listed = cli(flows_daemon, "list", "--state", "escalated")
+    listed = cli(flows_daemon, "list", "--state", "escalated", "--human")
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [request["id"]]
+    # Not on a terminal, the output is JSON unless --human asks for text.
+    piped = cli(flows_daemon, "list", "--state", "escalated")
+    assert [json.loads(line)["id"] for line in piped.stdout.splitlines()] == [request["id"]]
     shown = cli(flows_daemon, "show", request["id"], "--json")
     assert json.loads(shown.stdout)["history"][-1]["event"] == "escalate"
-    revoked = cli(flows_daemon, "revoke", request["id"], "--user", "dev@example.com")
+    revoked = cli(flows_daemon, "revoke", request["id"], "--user", "dev@example.com", "--human")
     assert revoked.returncode == 0 and " revoked " in revoked.stdout
     assert [g["action"] for g in grant_log(grants)] == ["grant", "remove"]

@@ -563,7 +563,7 @@ def test_a_broken_flow_is_not_served(daemon: RunningDaemon, slug: str, reason: s
 
 
 def test_flow_flows_cli_names_the_broken_flows(daemon: RunningDaemon) -> None:
-    listed = cli(daemon, "flows")
+    listed = cli(daemon, "flows", "--human")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert "typed served (strategy runbook)" in lines
