@@ -253,7 +253,7 @@ def field_option(function: F) -> F:
 
 @dry_run.command("flow")
 @click.argument("slug")
-@click.argument("event", type=click.Choice([*HOOK_EVENTS, "revoke"]))
+@click.argument("event", type=click.Choice([*HOOK_EVENTS, "revoke", "expire"]))
 @click.option("--repo", default=".", show_default=True, help="Runbooks DIR or git URL.")
 @click.option("--user", "user", default="dry-run@example.com", show_default=True)
 @field_option
@@ -270,9 +270,10 @@ def dry_run_flow(
 ) -> None:
     """Run one flow event through the engine locally: hooks run, nothing is kept.
 
-    approve and deny act on a pending request by requester@example.com; escalate,
-    deescalate and revoke on one already in the state they start from. Runbooks run only
-    when EVENT is escalate, deescalate or revoke.
+    approve, deny and expire act on a pending request by requester@example.com (expire as
+    if its request_timeout had passed); escalate, deescalate and revoke on one already in
+    the state they start from. Runbooks run only when EVENT is escalate, deescalate or
+    revoke.
     """
     from hookrunner.dryrun import SourceError, open_source, preview_flow
     from hookrunner.flows.errors import NotFound

@@ -114,6 +114,7 @@ FLOW_EVENTS = {
     "escalate": ("approved", "escalate"),
     "deescalate": ("escalated", "deescalate"),
     "revoke": ("escalated", None),
+    "expire": ("pending", "expire"),
 }
 DRY_RUN_REQUESTER = "requester@example.com"
 

@@ -234,6 +234,12 @@ def on_approve(event):
     print("approving for", event.payload.fields.get("reason"))
     if not event.payload.fields.get("reason"):
         return ApprovalTemplate.ignore(message="say why")
+
+
+@hook
+def on_request_expire(event):
+    print("expiring", event.request.id)
+    return ApprovalTemplate.approve()
 """
 
 
@@ -279,6 +285,18 @@ def test_dry_run_flow_approve_does_not_grant_but_escalate_does(dry_run_repo: Pat
         "demo/escalate.runbook.py"
     ]
     assert (dry_run_repo / "granted").read_text() == "yes"
+
+
+def test_dry_run_flow_expire_runs_the_expiry_hook_and_overrules_it(dry_run_repo: Path) -> None:
+    result = dry_run_flow(dry_run_repo, "demo", "expire", "--json")
+    assert result.returncode == 0, result.stderr
+    preview = json.loads(result.stdout)
+    assert preview["refusal"] is None and preview["request"]["state"] == "expired"
+    (run,) = preview["runs"]
+    assert run["hook"] == "demo/on_request_expire" and run["stdout"] == "expiring dry-run\n"
+    events = [entry["event"] for entry in preview["request"]["history"]]
+    assert events == ["request", "request_expire", "expire"]
+    assert not (dry_run_repo / "granted").exists()
 
 
 def test_dry_run_flow_unknown_flow_is_one_line(dry_run_repo: Path) -> None:
