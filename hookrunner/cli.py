@@ -704,13 +704,23 @@ def user_option(function: F) -> F:
 @click.argument("slug")
 @user_option
 @field_option
+@output_option
 @client_options
 def flow_prompt(
-    slug: str, user: str, fields: dict[str, str], config_file: str | None, token_file: str | None
+    slug: str,
+    user: str,
+    fields: dict[str, str],
+    as_json: bool | None,
+    config_file: str | None,
+    token_file: str | None,
 ) -> None:
-    """Ask whether USER may open a request on flow SLUG."""
+    """Ask whether USER may open a request on flow SLUG (a refusal exits 2 with its reason)."""
     body = {"user": {"email": user}, "fields": fields}
-    echo_json(call_daemon(config_file, token_file, "POST", f"/v1/flows/{slug}/prompt", json=body))
+    answer = call_daemon(config_file, token_file, "POST", f"/v1/flows/{slug}/prompt", json=body)
+    if json_wanted(as_json):
+        echo_json(answer)
+    else:
+        click.echo(f"{user} may open a request on {slug}")
 
 
 @flow.command("request")

@@ -547,6 +547,17 @@ def cli(daemon: RunningDaemon, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def test_flow_cli_prompt_says_who_may_ask_and_why_not(flows_daemon: RunningDaemon) -> None:
+    allowed = cli(flows_daemon, "prompt", "prod-db", "--user", "dev@example.com", "--human")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout == "dev@example.com may open a request on prod-db\n"
+    piped = cli(flows_daemon, "prompt", "prod-db", "--user", "dev@example.com")
+    assert json.loads(piped.stdout) == {"flow": "prod-db", "allowed": True}
+    refused = cli(flows_daemon, "prompt", "prod-db", "--user", "x@contractor.example.com")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "contractors cannot request prod-db" in refused.stderr
+
+
 def test_flow_cli_request_approve_list_show(flows_daemon: RunningDaemon, grants: Path) -> None:
     opened = cli(
         flows_daemon, "request", "prod-db", "--user", "dev@example.com", "--field", "db=orders",
