@@ -123,6 +123,24 @@ def test_only_a_sync_that_brings_a_new_commit_is_logged_at_info(
     assert len(syncs) == 2, syncs  # the first clone and the new commit; not the five others
 
 
+def test_a_sync_that_recovers_from_failures_is_logged_at_info(
+    tmp_path: Path, git_daemon: GitDaemon
+) -> None:
+    daemon = RunningDaemon(tmp_path, git_daemon.url("remote.git"))
+    try:
+        daemon.start()
+        with daemon.client("admin-token") as admin:
+            git_daemon.stop()
+            failed = admin.post("/v1/sync")
+            git_daemon.start()
+            wait_until(lambda: admin.get("/v1/status").json()["last_sync"]["ok"], timeout=60)
+    finally:
+        daemon.stop()
+    lines = [json.loads(line) for line in daemon.log_text().splitlines() if line.startswith("{")]
+    syncs = [line["result"] for line in lines if line.get("event") == "git_sync"]
+    assert syncs[:2] == ["ok", "error"] and syncs[-1] == "ok", (failed.text, syncs)
+
+
 def test_a_commit_over_max_snapshot_bytes_is_refused_and_the_last_good_serves(
     tmp_path: Path, work_repo: WorkRepo
 ) -> None:
