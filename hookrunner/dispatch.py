@@ -48,7 +48,7 @@ class Claim(NamedTuple):
     event: EventRecord | None = None
     hooks: HookIndex | None = None
     next_due: float | None = None
-    error: str | None = None
+    failed: RunResult | None = None  # the attempt, when it ended before its hook could start
 
 
 def plain_exec_session(sid: str) -> Delivery:
@@ -249,9 +249,13 @@ class Dispatcher:
         try:
             event = self.journal.event(run.event_id)
             hooks = self.repository.acquire() if event is not None else None
+        except JournalError as exc:  # an outage began after the claim: try the run again
+            log.error("journal_error", error=str(exc), run_id=run.run_id)
+            message = f"the journal failed before the hook started: {exc}"
+            return Claim(run, failed=failed_attempt(run, "interrupted", message))
         except Exception as exc:  # the run is claimed now: it must end as an attempt
             log.exception("claim_error", run_id=run.run_id)
-            return Claim(run, error=f"internal error: {exc}")
+            return Claim(run, failed=failed_attempt(run, "failed", f"internal error: {exc}"))
         return Claim(run, event, hooks)
 
     async def _idle(self, next_due: float | None) -> None:
@@ -315,8 +319,8 @@ class Dispatcher:
             return record, None
 
     async def _run_hook(self, run: RunRecord, claim: Claim) -> RunResult:
-        if claim.error is not None:
-            return failed_attempt(run, "failed", claim.error)
+        if claim.failed is not None:
+            return claim.failed
         if claim.event is None:
             return failed_attempt(run, "failed", "event missing from the journal")
         if claim.hooks is None:

@@ -63,6 +63,38 @@ def test_kill_9_mid_burst_loses_no_accepted_event(tmp_path: Path, work_repo: Wor
     )
 
 
+# The journal goes away just after a worker claimed a run, as a database outage can
+# begin between two statements: the first read of the claimed run's event fails.
+LOST_AFTER_CLAIM = """
+from hookrunner.journal.records import JournalError
+from hookrunner.journal.runs import RunsAndEvents
+_read_event = RunsAndEvents.event
+_failed = []
+def _event(self, event_id):
+    if not _failed:
+        _failed.append(event_id)
+        raise JournalError("connection to the database lost")
+    return _read_event(self, event_id)
+RunsAndEvents.event = _event
+"""
+
+
+def test_a_journal_outage_right_after_a_claim_retries_the_run(
+    tmp_path: Path, work_repo: WorkRepo
+) -> None:
+    daemon = RunningDaemon(tmp_path, str(work_repo.bare))
+    daemon.start(prelude=LOST_AFTER_CLAIM)
+    try:
+        with daemon.client("events-token") as events, daemon.client("read-token") as reader:
+            answer = events.post(
+                "/v1/events/session-open", json={"sid": "s", "connection_name": "c"}
+            )
+            run = wait_for_run(reader, answer.json()["run_ids"][0])
+    finally:
+        daemon.stop()
+    assert (run["status"], run["attempt"]) == ("succeeded", 2), run
+
+
 def test_git_server_down_events_still_served_within_refresh_wait(
     tmp_path: Path, git_daemon: GitDaemon, work_repo: WorkRepo
 ) -> None:
