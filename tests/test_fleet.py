@@ -32,6 +32,8 @@ from test_flows import (
     open_request,
 )
 
+from hookrunner.journal.records import FINAL_STATES
+
 LEASE = 2
 SLOW_HOOK = (
     "import json, os, time\n"
@@ -313,14 +315,17 @@ def test_a_database_outage_under_load_answers_503_and_loses_nothing(
     statuses = collections.Counter(status for _sid, status in answers)
     assert set(statuses) == {202, 503}, statuses
     accepted = {sid for sid, status in answers if status == 202}
-    wait_until(
+    runs = wait_until(
         lambda: (
-            len(runs := all_runs(host)) >= len(accepted)
-            and all(run["status"] == "succeeded" for run in runs)
+            len(found := all_runs(host)) >= len(accepted)
+            and all(run["status"] in FINAL_STATES for run in found)
+            and found
         ),
-        timeout=120,
-        what="every accepted event to run",
+        timeout=90,  # inside the test's own timeout, so a failure says which runs are where
+        what="every accepted event's run to end",
     )
+    failed = [(run["run_id"], run["status"]) for run in runs if run["status"] != "succeeded"]
+    assert not failed, failed
     assert accepted <= set(fleet.ledger_lines()), "an accepted event was lost"
 
 
